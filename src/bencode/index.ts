@@ -1,13 +1,4 @@
-export {
-  DEFAULT_MAX_DEPTH,
-  DEFAULT_MAX_TOKENS,
-  type DecodedDocument,
-  type DecodeOptions,
-  decode,
-  decodeDocument,
-  MAX_INTEGER_DIGITS,
-  MAX_WARNINGS,
-} from './decode.js';
+export { type DecodedDocument, type DocumentOptions, decode, decodeDocument } from './decode.js';
 export { type Encodable, encode } from './encode.js';
 export { type DecodedText, decodeText, toText } from './text.js';
 export {
@@ -22,3 +13,13 @@ export {
   isList,
   type Span,
 } from './types.js';
+export {
+  BencodeView,
+  type BType,
+  DEFAULT_MAX_DEPTH,
+  DEFAULT_MAX_TOKENS,
+  type DecodeOptions,
+  decodeView,
+  MAX_INTEGER_DIGITS,
+  MAX_WARNINGS,
+} from './view.js';

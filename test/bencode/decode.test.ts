@@ -142,7 +142,8 @@ describe('decode: key order and duplicates', () => {
     const doc = decodeDocument(bytes('d1:ai1e1:bi3e1:ai2ee'));
     expect((doc.value as BDict).get('a')).toBe(1);
     expect((doc.value as BDict).get('b')).toBe(3);
-    expect(doc.warnings.map((w) => w.code)).toEqual(['BENCODE_DUPLICATE_KEY']);
+    expect(doc.warnings.map((w) => w.code)).toEqual(['BENCODE_UNSORTED_KEYS', 'BENCODE_DUPLICATE_KEY']);
+    expect(decodeDocument(bytes('d1:ai1e1:ai2ee')).warnings.map((w) => w.code)).toEqual(['BENCODE_DUPLICATE_KEY']);
     expect(failure('d1:ai1e1:ai2ee', { keyOrder: 'strict' }).code).toBe('BENCODE_DUPLICATE_KEY');
   });
 
