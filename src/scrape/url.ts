@@ -107,13 +107,16 @@ export function percentEncodeBytes(bytes: Uint8Array): string {
  */
 export function appendInfoHashes(scrapeUrl: string, hashes: readonly Uint8Array[]): string {
   if (hashes.length === 0) throw new TrackerscopeError('SCRAPE_NO_HASH', 'no info-hash to scrape');
-  const params = hashes.map((hash) => {
-    if (hash.length !== INFO_HASH_BYTES) {
-      throw new TrackerscopeError('SCRAPE_BAD_HASH', `an info-hash is ${INFO_HASH_BYTES} bytes, got ${hash.length}`);
-    }
-    return `info_hash=${percentEncodeBytes(hash)}`;
-  });
+  const params = hashes.map((hash) => `info_hash=${percentEncodeBytes(assertInfoHash(hash))}`);
   return scrapeUrl + querySeparator(scrapeUrl) + params.join('&');
+}
+
+/** Every hash sent to a tracker is 20 bytes (v2 hashes arrive already truncated, BEP 52). */
+export function assertInfoHash(hash: Uint8Array): Uint8Array {
+  if (hash.length !== INFO_HASH_BYTES) {
+    throw new TrackerscopeError('SCRAPE_BAD_HASH', `an info-hash is ${INFO_HASH_BYTES} bytes, got ${hash.length}`);
+  }
+  return hash;
 }
 
 function querySeparator(url: string): string {

@@ -1,0 +1,433 @@
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { gzipSync, deflateSync } from 'node:zlib';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { encode } from '../../src/bencode/index.js';
+import type { TrackerscopeError } from '../../src/errors.js';
+import type { OutboundPolicy } from '../../src/scrape/guard.js';
+import { DEFAULT_MAX_BODY_BYTES, GuardedAgent, type HttpScrapeOptions, parseScrapeReply, scrapeHttp } from '../../src/scrape/http.js';
+import { scrapeUrlFor } from '../../src/scrape/url.js';
+import {
+  announceOverHttp,
+  infoHashesOf,
+  replyWith,
+  type RunningBittorrentTracker,
+  scrapeReplyBytes,
+  startBittorrentTracker,
+  startHttpServer,
+  type TestHttpServer,
+} from '../support/http-trackers.js';
+import { opentrackerAvailable, type RunningOpentracker, startOpentracker } from '../support/opentracker.js';
+
+/** Loopback trackers are private addresses: the tests lift the refusal (the guard has its own tests). */
+const LOOPBACK_POLICY: OutboundPolicy = { allowPrivate: true };
+const DEADLINE_MS = 4000;
+
+function hashOf(label: string): Buffer {
+  return createHash('sha1').update(label).digest();
+}
+
+function opts(extra: Partial<HttpScrapeOptions> = {}): HttpScrapeOptions {
+  return { signal: AbortSignal.timeout(DEADLINE_MS), policy: LOOPBACK_POLICY, ...extra };
+}
+
+/** The rejection of `promise`, which must reject. */
+async function failureOf(promise: Promise<unknown>): Promise<TrackerscopeError> {
+  try {
+    await promise;
+  } catch (err) {
+    return err as TrackerscopeError;
+  }
+  throw new Error('expected the scrape to fail');
+}
+
+/** Run `fn` against a one-off scripted server. */
+async function withServer<T>(handler: Parameters<typeof startHttpServer>[0], fn: (server: TestHttpServer) => Promise<T>): Promise<T> {
+  const server = await startHttpServer(handler);
+  try {
+    return await fn(server);
+  } finally {
+    await server.close();
+  }
+}
+
+describe('scrapeHttp against bittorrent-tracker (in-process, loopback)', () => {
+  let tracker: RunningBittorrentTracker;
+  const busy = hashOf('busy swarm');
+  const leechy = hashOf('leechers only');
+  const never = hashOf('never announced');
+
+  beforeAll(async () => {
+    tracker = await startBittorrentTracker({ intervalMs: 600_000 });
+    await tracker.announce(busy, { port: 7001, left: 0 });
+    await tracker.announce(busy, { port: 7002, left: 0 });
+    await tracker.announce(busy, { port: 7003, left: 1000 });
+    for (const port of [7101, 7102, 7103]) await tracker.announce(leechy, { port, left: 5 });
+  });
+  afterAll(() => tracker.close());
+
+  // Its HTTP replies key `files` by the UTF-8 encoding of the hash's latin1 reading (node-bencode).
+  it('reads seeders and leechers of peers the test announced', async () => {
+    const result = await scrapeHttp(`${tracker.origin}/scrape`, [busy], opts());
+    expect(result.counts).toEqual([
+      // bittorrent-tracker reports `downloaded` as the current seeders (its own lower bound).
+      { seeders: 2, leechers: 1, completed: 2, downloaders: null, unknown: false },
+    ]);
+    expect(result.family).toBe(4);
+    expect(result.minRequestInterval).toBe(600);
+  });
+
+  it('scrapes several hashes in one request, answers in request order', async () => {
+    const result = await scrapeHttp(`${tracker.origin}/scrape`, [leechy, busy, never], opts());
+    expect(result.counts.map((c) => [c.seeders, c.leechers])).toEqual([
+      [0, 3],
+      [2, 1],
+      // bittorrent-tracker answers zeros for a swarm it has never seen (it does not omit it).
+      [0, 0],
+    ]);
+    expect(tracker.warnings).toEqual([]);
+  });
+});
+
+describe.skipIf(!opentrackerAvailable())('scrapeHttp against opentracker (Debian, whitelist mode)', () => {
+  let tracker: RunningOpentracker;
+  const tracked = hashOf('opentracker swarm');
+  const quiet = hashOf('whitelisted, no peers');
+
+  beforeAll(async () => {
+    tracker = await startOpentracker({ whitelist: [tracked.toString('hex'), quiet.toString('hex')] });
+    await announceOverHttp(tracker.announceUrl, tracked, { port: 8001, left: 0 });
+    await announceOverHttp(tracker.announceUrl, tracked, { port: 8002, left: 700 });
+    await announceOverHttp(tracker.announceUrl, tracked, { port: 8003, left: 700 });
+    await announceOverHttp(tracker.announceUrl, tracked, { port: 8003, left: 0, event: 'completed' });
+  });
+  afterAll(() => tracker?.stop());
+
+  it('gives seeders, leechers and completed from a real tracker', async () => {
+    const target = scrapeUrlFor(tracker.announceUrl);
+    expect(target.scrape).toBe(`http://127.0.0.1:${tracker.httpPort}/scrape`);
+    const result = await scrapeHttp(target.scrape!, [tracked], opts());
+    expect(result.counts).toEqual([{ seeders: 2, leechers: 1, completed: 1, downloaders: null, unknown: false }]);
+  });
+
+  it('says "unknown" (numbers null, never 0) for a hash the tracker does not list', async () => {
+    const result = await scrapeHttp(`http://127.0.0.1:${tracker.httpPort}/scrape`, [quiet, tracked], opts());
+    expect(result.counts[0]).toEqual({ seeders: null, leechers: null, completed: null, downloaders: null, unknown: true });
+    expect(result.counts[1]?.seeders).toBe(2);
+  });
+});
+
+describe('parseScrapeReply (pure)', () => {
+  const binary = Buffer.from(`ff00e9807f${'11'.repeat(15)}`, 'hex');
+  const other = hashOf('other');
+  const stats = (complete: number) => new Map([['complete', complete], ['incomplete', 0], ['downloaded', 0]]);
+
+  it('reads `files` keyed the node-bencode way (the hash as latin1 text written as UTF-8)', () => {
+    const utf8Key = Buffer.from(binary.toString('latin1'), 'utf8');
+    expect(utf8Key.length).toBeGreaterThan(20);
+    const body = encode(new Map([['files', new Map([[utf8Key.toString('latin1'), stats(5)]])]]));
+    expect(parseScrapeReply(body, '', [binary]).counts[0]).toMatchObject({ seeders: 5, unknown: false });
+  });
+
+  it('prefers a raw 20-byte key over a UTF-8 one for the same hash', () => {
+    const utf8Key = Buffer.from(binary.toString('latin1'), 'utf8').toString('latin1');
+    const files = new Map([
+      [utf8Key, stats(1)],
+      [binary.toString('latin1'), stats(2)],
+    ]);
+    const body = encode(new Map([['files', files]]));
+    expect(parseScrapeReply(body, '', [binary, other]).counts.map((c) => c.seeders)).toEqual([2, null]);
+  });
+
+  it('tolerates a trailing newline after the bencoded reply', () => {
+    const body = Buffer.concat([scrapeReplyBytes([{ hash: other, complete: 1, incomplete: 2, downloaded: 3 }]), Buffer.from('\r\n')]);
+    expect(parseScrapeReply(body, 'text/plain', [other]).counts[0]).toMatchObject({ seeders: 1, leechers: 2, completed: 3 });
+  });
+
+  it('cuts and cleans tracker text', () => {
+    const body = encode({ 'failure reason': `bad\u0000\nthing ${'x'.repeat(2000)}` });
+    expect(() => parseScrapeReply(body, '', [other])).toThrow(/^tracker says: bad thing x+…$/);
+  });
+});
+
+describe('scrapeHttp: what a well-behaved reply can carry', () => {
+  const a = hashOf('a');
+  const b = hashOf('b');
+
+  it('keeps a passkey query and appends every info_hash, percent-encoding each byte', async () => {
+    const reply = scrapeReplyBytes([{ hash: a, complete: 4, incomplete: 5, downloaded: 6, downloaders: 2 }]);
+    await withServer(replyWith(reply), async (server) => {
+      const target = scrapeUrlFor(`${server.origin}/tracker/announce.php?passkey=s3cr3t`);
+      const result = await scrapeHttp(target.scrape!, [a, b], opts());
+      expect(server.requests).toHaveLength(1);
+      const seen = server.requests[0]!;
+      expect(seen.startsWith('/tracker/scrape.php?passkey=s3cr3t&info_hash=%')).toBe(true);
+      expect(infoHashesOf(seen)).toEqual([a, b]);
+      expect(result.counts).toEqual([
+        { seeders: 4, leechers: 5, completed: 6, downloaders: 2, unknown: false },
+        { seeders: null, leechers: null, completed: null, downloaders: null, unknown: true },
+      ]);
+    });
+  });
+
+  it('sends a plain User-Agent naming the app and its version', async () => {
+    const { version } = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+    await withServer(replyWith(scrapeReplyBytes([])), async (server) => {
+      await scrapeHttp(`${server.origin}/scrape`, [a], opts());
+      expect(server.userAgents).toEqual([`trackerscope/${version}`]);
+    });
+  });
+
+  it('returns the warning message and flags.min_request_interval', async () => {
+    const reply = scrapeReplyBytes([{ hash: a, complete: 1, incomplete: 0, downloaded: 9 }], {
+      'warning message': Buffer.from('slow down, please'),
+      flags: new Map([['min_request_interval', 1800]]),
+    });
+    await withServer(replyWith(reply), async (server) => {
+      const result = await scrapeHttp(`${server.origin}/scrape`, [a], opts());
+      expect(result.warning).toBe('slow down, please');
+      expect(result.minRequestInterval).toBe(1800);
+      expect(result.counts[0]?.completed).toBe(9);
+    });
+  });
+
+  it('inflates a gzip body, with or without the header, and a deflate one', async () => {
+    const reply = scrapeReplyBytes([{ hash: a, complete: 3, incomplete: 2, downloaded: 1 }]);
+    const variants = [
+      replyWith(gzipSync(reply), { 'content-encoding': 'gzip' }),
+      replyWith(gzipSync(reply)),
+      replyWith(deflateSync(reply), { 'content-encoding': 'deflate' }),
+    ];
+    for (const handler of variants) {
+      await withServer(handler, async (server) => {
+        const result = await scrapeHttp(`${server.origin}/scrape`, [a], opts());
+        expect(result.counts[0]).toMatchObject({ seeders: 3, leechers: 2, completed: 1 });
+      });
+    }
+  });
+
+  it('follows up to 3 redirects, each through the guarded dispatcher', async () => {
+    const reply = scrapeReplyBytes([{ hash: a, complete: 7, incomplete: 0, downloaded: 0 }]);
+    const hops = (req: Parameters<Parameters<typeof startHttpServer>[0]>[0], res: Parameters<Parameters<typeof startHttpServer>[0]>[1]) => {
+      const step = Number(/\/r(\d)/.exec(req.url ?? '')?.[1] ?? -1);
+      if (step >= 1 && step <= 3) {
+        res.writeHead(302, { location: step === 3 ? `/final?${req.url?.split('?')[1]}` : `/r${step + 1}?${req.url?.split('?')[1]}` });
+        res.end();
+      } else replyWith(reply)(req, res);
+    };
+    await withServer(hops, async (server) => {
+      const result = await scrapeHttp(`${server.origin}/r1`, [a], opts());
+      expect(result.counts[0]?.seeders).toBe(7);
+      expect(server.requests.map((target) => target.split('?')[0])).toEqual(['/r1', '/r2', '/r3', '/final']);
+    });
+  });
+});
+
+describe('scrapeHttp: misbehaving trackers', () => {
+  const a = hashOf('victim');
+
+  it('cuts a tracker that never answers at the deadline (SCRAPE_TIMEOUT)', async () => {
+    await withServer(
+      () => undefined,
+      async (server) => {
+        const started = performance.now();
+        const err = await failureOf(scrapeHttp(`${server.origin}/scrape`, [a], opts({ signal: AbortSignal.timeout(300) })));
+        expect(err.code).toBe('SCRAPE_TIMEOUT');
+        expect(performance.now() - started).toBeLessThan(1500);
+      },
+    );
+  });
+
+  it('cuts a tracker that drips bytes forever at the deadline, though each chunk is on time', async () => {
+    const timers = new Set<NodeJS.Timeout>();
+    const drip: Parameters<typeof startHttpServer>[0] = (_req, res) => {
+      res.writeHead(200, { 'content-type': 'text/plain' });
+      res.write('d5:files');
+      const timer = setInterval(() => res.write('d'), 40);
+      timers.add(timer);
+      res.on('close', () => clearInterval(timer));
+    };
+    await withServer(drip, async (server) => {
+      const started = performance.now();
+      const err = await failureOf(scrapeHttp(`${server.origin}/scrape`, [a], opts({ signal: AbortSignal.timeout(500) })));
+      expect(err.code).toBe('SCRAPE_TIMEOUT');
+      const elapsed = performance.now() - started;
+      expect(elapsed).toBeGreaterThanOrEqual(450);
+      expect(elapsed).toBeLessThan(1500);
+    });
+    for (const timer of timers) clearInterval(timer);
+  });
+
+  it('times out on missing headers with its own headers timeout', async () => {
+    await withServer(
+      () => undefined,
+      async (server) => {
+        const err = await failureOf(scrapeHttp(`${server.origin}/scrape`, [a], opts({ headersTimeoutMs: 200 })));
+        expect(err.code).toBe('SCRAPE_TIMEOUT');
+      },
+    );
+  });
+
+  it('stops reading a 50 MB reply at the 1 MiB cap (SCRAPE_TOO_LARGE)', async () => {
+    const chunk = Buffer.alloc(64 * 1024, 0x61);
+    const huge: Parameters<typeof startHttpServer>[0] = (_req, res) => {
+      res.writeHead(200); // chunked: no length to refuse up front, the byte count must do it
+      let sent = 0;
+      const pump = () => {
+        while (sent < 50 * 1024 * 1024) {
+          sent += chunk.length;
+          if (!res.write(chunk)) return void res.once('drain', pump);
+        }
+        res.end();
+      };
+      res.on('error', () => undefined);
+      pump();
+    };
+    await withServer(huge, async (server) => {
+      const started = performance.now();
+      const err = await failureOf(scrapeHttp(`${server.origin}/scrape`, [a], opts()));
+      expect(err.code).toBe('SCRAPE_TOO_LARGE');
+      expect(performance.now() - started).toBeLessThan(2000);
+    });
+  });
+
+  it('refuses a declared Content-Length above the cap before reading it', async () => {
+    const liar: Parameters<typeof startHttpServer>[0] = (_req, res) => {
+      res.writeHead(200, { 'content-length': String(50 * 1024 * 1024) });
+      res.write('d5:files');
+    };
+    await withServer(liar, async (server) => {
+      const err = await failureOf(scrapeHttp(`${server.origin}/scrape`, [a], opts()));
+      expect(err.code).toBe('SCRAPE_TOO_LARGE');
+    });
+  });
+
+  it('never inflates a gzip bomb past the cap, announced or sniffed', async () => {
+    const bomb = gzipSync(Buffer.alloc(50 * 1024 * 1024), { level: 9 });
+    expect(bomb.length).toBeLessThan(DEFAULT_MAX_BODY_BYTES);
+    const headerSets: Record<string, string>[] = [{ 'content-encoding': 'gzip' }, {}];
+    for (const headers of headerSets) {
+      await withServer(replyWith(bomb, headers), async (server) => {
+        const err = await failureOf(scrapeHttp(`${server.origin}/scrape`, [a], opts()));
+        expect(err.code).toBe('SCRAPE_TOO_LARGE');
+        expect(err.message).toMatch(/inflates/);
+      });
+    }
+  });
+
+  const badReplies: [string, Uint8Array | string, Record<string, string>, RegExp][] = [
+    ['an HTML page', '<!DOCTYPE html><html><body>Cloudflare says hi</body></html>', { 'content-type': 'text/html' }, /HTML page/],
+    ['HTML without a content type', '\n  <html><body>nope</body></html>', {}, /HTML page/],
+    ['JSON', '{"files":{}}', { 'content-type': 'application/json' }, /JSON/],
+    ['an empty body', '', {}, /empty/],
+    ['plain text', 'tracker offline', {}, /not bencoded/],
+    ['truncated bencode', 'd5:filesd20:abc', {}, /not bencoded/],
+    ['a `host`-keyed dictionary', encode({ host: '127.0.0.1', port: 80 }), {}, /no "files" dictionary \(keys: "host", "port"\)/],
+    ['`files` keyed by host names', encode({ files: { 'tracker.example': { complete: 1 } } }), {}, /keyed by "tracker.example"/],
+    ['`files` keyed by 40-hex', encode({ files: { [a.toString('hex')]: { complete: 1 } } }), {}, /keyed by "[0-9a-f]{40}", not by 20-byte/],
+    ['an announce reply', encode({ interval: 1800, peers: Buffer.alloc(0) }), {}, /announce reply/],
+    ['a bencoded list', encode(['files']), {}, /bencoded list, not a dictionary/],
+    ['a negative count', scrapeReplyBytes([{ hash: a, complete: -1, incomplete: 0, downloaded: 0 }]), {}, /"complete" is not a count/],
+  ];
+  for (const [what, body, headers, message] of badReplies) {
+    it(`explains a reply that is ${what} (SCRAPE_BAD_REPLY)`, async () => {
+      await withServer(replyWith(body, headers), async (server) => {
+        const err = await failureOf(scrapeHttp(`${server.origin}/scrape`, [a], opts()));
+        expect(err.code).toBe('SCRAPE_BAD_REPLY');
+        expect(err.message).toMatch(message);
+      });
+    });
+  }
+
+  for (const key of ['failure reason', 'failure_reason']) {
+    it(`shows \`${key}\` as the tracker's own words (SCRAPE_TRACKER_FAILURE)`, async () => {
+      await withServer(replyWith(encode({ [key]: 'Requested download is not authorized' })), async (server) => {
+        const err = await failureOf(scrapeHttp(`${server.origin}/scrape`, [a], opts()));
+        expect(err.code).toBe('SCRAPE_TRACKER_FAILURE');
+        expect(err.message).toBe('tracker says: Requested download is not authorized');
+      });
+    });
+  }
+
+  it('reads a failure reason sent with an error status', async () => {
+    await withServer(replyWith(encode({ 'failure reason': 'passkey invalid' }), {}, 403), async (server) => {
+      const err = await failureOf(scrapeHttp(`${server.origin}/scrape`, [a], opts()));
+      expect(err.code).toBe('SCRAPE_TRACKER_FAILURE');
+      expect(err.message).toContain('passkey invalid');
+    });
+  });
+
+  it('names the status of a non-2xx reply (SCRAPE_HTTP_STATUS)', async () => {
+    await withServer(replyWith('<h1>Not Found</h1>', { 'content-type': 'text/html' }, 404), async (server) => {
+      const err = await failureOf(scrapeHttp(`${server.origin}/scrape`, [a], opts()));
+      expect(err.code).toBe('SCRAPE_HTTP_STATUS');
+      expect(err.message).toContain('404');
+    });
+  });
+
+  it('gives up after 3 redirects (SCRAPE_REDIRECT)', async () => {
+    const loop: Parameters<typeof startHttpServer>[0] = (req, res) => {
+      const step = Number(/\/r(\d+)/.exec(req.url ?? '')?.[1] ?? 0);
+      res.writeHead(301, { location: `/r${step + 1}` });
+      res.end();
+    };
+    await withServer(loop, async (server) => {
+      const err = await failureOf(scrapeHttp(`${server.origin}/r0`, [a], opts()));
+      expect(err.code).toBe('SCRAPE_REDIRECT');
+      expect(server.requests).toEqual([`/r0?info_hash=${[...a].map((b) => `%${b.toString(16).toUpperCase().padStart(2, '0')}`).join('')}`, '/r1', '/r2', '/r3']);
+    });
+  });
+
+  for (const location of ['file:///etc/passwd', 'ftp://127.0.0.1/scrape', 'javascript:alert(1)', 'udp://127.0.0.1:6969']) {
+    it(`refuses a redirect to ${location.split(':')[0]}: (SCRAPE_REDIRECT)`, async () => {
+      await withServer(replyWith('', { location }, 302), async (server) => {
+        const err = await failureOf(scrapeHttp(`${server.origin}/scrape`, [a], opts()));
+        expect(err.code).toBe('SCRAPE_REDIRECT');
+        expect(server.requests).toHaveLength(1);
+      });
+    });
+  }
+
+  it('reports a refused connection (SCRAPE_CONNECT)', async () => {
+    const server = await startHttpServer(() => undefined);
+    const closedPort = server.port;
+    await server.close();
+    const err = await failureOf(scrapeHttp(`http://127.0.0.1:${closedPort}/scrape`, [a], opts()));
+    expect(err.code).toBe('SCRAPE_CONNECT');
+  });
+
+  it('reports IPv6 when the tracker answered over IPv6', async () => {
+    const server = await startHttpServer(replyWith(scrapeReplyBytes([{ hash: a, complete: 6, incomplete: 0, downloaded: 0 }])), '::1');
+    try {
+      const result = await scrapeHttp(`${server.origin}/scrape`, [a], opts());
+      expect(result).toMatchObject({ family: 6, counts: [{ seeders: 6 }] });
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('resolves a host name through the guarded lookup', async () => {
+    await withServer(replyWith(scrapeReplyBytes([{ hash: a, complete: 8, incomplete: 0, downloaded: 0 }])), async (server) => {
+      // /etc/hosts maps localhost to loopback; allowPrivate lets it through the lookup filter.
+      const result = await scrapeHttp(`http://localhost:${server.port}/scrape`, [a], opts());
+      expect(result).toMatchObject({ family: 4, counts: [{ seeders: 8 }] });
+    });
+  });
+
+  it('reuses a shared GuardedAgent and reports the answering family', async () => {
+    const agent = new GuardedAgent({ policy: LOOPBACK_POLICY });
+    try {
+      await withServer(replyWith(scrapeReplyBytes([{ hash: a, complete: 1, incomplete: 1, downloaded: 1 }])), async (server) => {
+        const scrapes = 5;
+        for (let i = 0; i < scrapes; i++) {
+          const result = await scrapeHttp(`${server.origin}/scrape`, [a], opts({ dispatcher: agent }));
+          expect(result.family).toBe(4);
+        }
+        // undici may open a second socket while the first is being released; never one per scrape.
+        expect(server.connections()).toBeLessThan(scrapes);
+      });
+    } finally {
+      await agent.destroy();
+    }
+  });
+});
