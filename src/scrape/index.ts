@@ -1,0 +1,38 @@
+/** The public scrape API: everything the web layer (or any other caller) needs, nothing internal. */
+export {
+  DEFAULT_ERROR_TTL_MS,
+  DEFAULT_MAX_CACHE_ENTRIES,
+  DEFAULT_MAX_HONOURED_INTERVAL_MS,
+  DEFAULT_SCRAPE_TTL_MS,
+  ScrapeCache,
+  type ScrapeCacheOptions,
+  type ScrapeOutcome,
+} from './cache.js';
+export {
+  addressRange,
+  BlockedAddressError,
+  isAddressAllowed,
+  type OutboundPolicy,
+  SECURE_POLICY,
+} from './guard.js';
+export { GuardedAgent } from './http.js';
+export {
+  DEFAULT_MAX_IN_FLIGHT_OVERALL,
+  DEFAULT_MAX_IN_FLIGHT_PER_HOST,
+  type LimiterOptions,
+  RequestLimiter,
+  sharedLimiter,
+} from './limiter.js';
+export { redactUrl, redactUrlsIn } from './log.js';
+export {
+  DEFAULT_MAX_TRACKERS,
+  DEFAULT_SCRAPE_DEADLINE_MS,
+  type ScrapeAllOptions,
+  type ScrapeLogger,
+  type SwarmHash,
+  scrapeAll,
+  swarmHashesOf,
+  UNKNOWN_TORRENT_WARNING,
+} from './scraper.js';
+export type { HashKind, ScrapeCounts, ScrapeStatus, TrackerProtocol, TrackerStat } from './types.js';
+export { type ScrapeTarget, scrapeUrlFor } from './url.js';

@@ -1,0 +1,434 @@
+import { defaultMaxListeners, setMaxListeners } from 'node:events';
+import { TrackerscopeError } from '../errors.js';
+import type { Torrent } from '../torrent/types.js';
+import type { ResolvedOutcome, ScrapeCache, ScrapeOutcome } from './cache.js';
+import type { OutboundPolicy } from './guard.js';
+import { GuardedAgent, scrapeHttp } from './http.js';
+import { type RequestLimiter, sharedLimiter } from './limiter.js';
+import { redactUrl, redactUrlsIn } from './log.js';
+import type { HashKind, ScrapeCounts, TrackerProtocol, TrackerStat } from './types.js';
+import { scrapeUdp } from './udp.js';
+import { type ScrapeTarget, scrapeUrlFor } from './url.js';
+import { scrapeWebSocket } from './ws.js';
+
+/**
+ * The fan-out: every tracker of every tier asked at once, one row per (tracker, swarm), and the
+ * whole call back by a deadline however the trackers misbehave. Failures become rows; this
+ * function does not throw for anything a tracker does.
+ */
+
+/** How long a person waits for the table, every tracker included. */
+export const DEFAULT_SCRAPE_DEADLINE_MS = 5000;
+/**
+ * Distinct scrape endpoints contacted per torrent; further trackers are listed as `skipped`, so one
+ * uploaded torrent cannot make this server send requests to hundreds of hosts.
+ */
+export const DEFAULT_MAX_TRACKERS = 20;
+/** BEP 52: trackers take a v2 (SHA-256) info-hash truncated to 20 bytes = 40 hex digits. */
+export const TRACKER_HASH_HEX_LENGTH = 40;
+
+export interface ScrapeLogger {
+  debug(details: Record<string, unknown>, message: string): void;
+}
+
+export interface ScrapeAllOptions {
+  /** The caller's cancellation (e.g. the browser went away); combined with the deadline. */
+  signal?: AbortSignal;
+  deadlineMs?: number;
+  policy: OutboundPolicy;
+  /** Reuse answers across calls; without one every call asks the trackers. */
+  cache?: ScrapeCache;
+  /** Bound on requests in flight; by default one limiter shared by the whole process. */
+  limiter?: RequestLimiter;
+  maxTrackers?: number;
+  /** A guarded HTTP agent to reuse (keep-alive across calls); by default one per call. */
+  dispatcher?: GuardedAgent;
+  /** Where to say what happened; URLs are redacted before they reach it (passkeys). */
+  logger?: ScrapeLogger;
+}
+
+/** One swarm of the torrent as trackers know it. */
+export interface SwarmHash {
+  /** 40 lowercase hex: the 20 bytes sent to trackers. */
+  hex: string;
+  bytes: Uint8Array;
+  kind: HashKind;
+}
+
+/** The hashes to scrape: v1, and for v2/hybrid the SHA-256 truncated to 20 bytes (BEP 52). */
+export function swarmHashesOf(torrent: Pick<Torrent, 'infoHashV1' | 'infoHashV2'>): SwarmHash[] {
+  const hashes: SwarmHash[] = [];
+  if (torrent.infoHashV1) hashes.push(swarmHash(torrent.infoHashV1, 'v1'));
+  if (torrent.infoHashV2) hashes.push(swarmHash(torrent.infoHashV2.slice(0, TRACKER_HASH_HEX_LENGTH), 'v2'));
+  return hashes;
+}
+
+function swarmHash(hex: string, kind: HashKind): SwarmHash {
+  const lower = hex.toLowerCase();
+  if (!/^[0-9a-f]{40}$/.test(lower)) {
+    throw new TrackerscopeError('SCRAPE_BAD_HASH', `the ${kind} info-hash is not ${TRACKER_HASH_HEX_LENGTH} hex digits`);
+  }
+  return { hex: lower, bytes: Buffer.from(lower, 'hex'), kind };
+}
+
+const DEFAULT_PORTS: Readonly<Record<string, string>> = { 'http:': '80', 'https:': '443', 'ws:': '80', 'wss:': '443' };
+
+/**
+ * Trackers with the same key are one endpoint, asked once: scheme, host and port (default ports
+ * spelled out), plus for HTTP/WebSocket the raw path and query exactly as written (never
+ * normalised, since the tracker sees those bytes). A UDP tracker is its host and port (BEP 15
+ * scrapes carry no path).
+ */
+export function endpointKeyOf(scrapeUrl: string, protocol: Exclude<TrackerProtocol, 'other'>): string {
+  const url = new URL(scrapeUrl);
+  const authority = `${url.protocol}//${url.hostname.toLowerCase()}:${url.port || DEFAULT_PORTS[url.protocol] || ''}`;
+  if (protocol === 'udp') return authority;
+  const afterScheme = scrapeUrl.indexOf('//') + 2;
+  const pathStart = scrapeUrl.slice(afterScheme).search(/[/?]/);
+  return authority + (pathStart === -1 ? '' : scrapeUrl.slice(afterScheme + pathStart));
+}
+
+/** A tracker of the torrent with what we decided about it before any traffic. */
+interface TrackerPlan {
+  announce: string;
+  tier: number;
+  target: ScrapeTarget;
+  /** null when the tracker is not contacted (unsupported or skipped). */
+  endpoint: Endpoint | null;
+  skipped: boolean;
+}
+
+/** One scrape endpoint: every tracker that maps to it shares its one request. */
+interface Endpoint {
+  key: string;
+  protocol: Exclude<TrackerProtocol, 'other'>;
+  /** The first tracker's scrape URL (what is actually requested). */
+  scrapeUrl: string;
+  host: string;
+  port: number;
+}
+
+/** What a protocol client answered, in request order of the hashes. */
+interface ClientAnswer {
+  counts: ScrapeCounts[];
+  warning: string | null;
+  minRequestIntervalMs: number | null;
+  family: 4 | 6 | null;
+}
+
+interface CallContext {
+  signal: AbortSignal;
+  callerSignal: AbortSignal | undefined;
+  policy: OutboundPolicy;
+  limiter: RequestLimiter;
+  dispatcher: GuardedAgent | undefined;
+  deadlineMs: number;
+}
+
+const MS_PER_SECOND = 1000;
+/** Abort listeners one endpoint may add to the call's signal (limiter wait, request, UDP attempts). */
+const ABORT_LISTENERS_PER_ENDPOINT = 8;
+
+/** Scrape every tracker of the torrent for each of its swarms, in parallel, by the deadline. */
+export async function scrapeAll(torrent: Torrent, opts: ScrapeAllOptions): Promise<TrackerStat[]> {
+  const started = performance.now();
+  const deadlineMs = opts.deadlineMs ?? DEFAULT_SCRAPE_DEADLINE_MS;
+  const maxTrackers = opts.maxTrackers ?? DEFAULT_MAX_TRACKERS;
+  if (!Number.isFinite(deadlineMs) || deadlineMs <= 0) throw new RangeError(`deadlineMs must be positive, got ${deadlineMs}`);
+  if (!Number.isInteger(maxTrackers) || maxTrackers < 0) throw new RangeError(`maxTrackers must be a non-negative integer, got ${maxTrackers}`);
+
+  const hashes = swarmHashesOf(torrent);
+  const plans = planTrackers(torrent.trackers, maxTrackers);
+  const rows = new Map<TrackerPlan, Map<string, TrackerStat>>();
+  for (const plan of plans) {
+    rows.set(plan, new Map(hashes.map((hash) => [hash.hex, initialRow(plan, hash)])));
+  }
+
+  const endpoints = new Map<string, { endpoint: Endpoint; plans: TrackerPlan[] }>();
+  for (const plan of plans) {
+    if (!plan.endpoint) continue;
+    const group = endpoints.get(plan.endpoint.key);
+    if (group) group.plans.push(plan);
+    else endpoints.set(plan.endpoint.key, { endpoint: plan.endpoint, plans: [plan] });
+  }
+
+  const deadline = AbortSignal.timeout(deadlineMs);
+  const signal = opts.signal ? AbortSignal.any([opts.signal, deadline]) : deadline;
+  // Every endpoint's request, queue slot and retries listen to this one signal: that is expected,
+  // not a leak, so raise Node's warning threshold to what this call can legitimately reach.
+  setMaxListeners(Math.max(defaultMaxListeners, endpoints.size * ABORT_LISTENERS_PER_ENDPOINT), signal);
+  // One agent for every HTTP and WebSocket tracker of this call (UDP needs none).
+  const ownDispatcher =
+    opts.dispatcher === undefined && [...endpoints.values()].some((g) => g.endpoint.protocol !== 'udp')
+      ? new GuardedAgent({ policy: opts.policy })
+      : undefined;
+  const ctx: CallContext = {
+    signal,
+    callerSignal: opts.signal,
+    policy: opts.policy,
+    limiter: opts.limiter ?? sharedLimiter,
+    dispatcher: opts.dispatcher ?? ownDispatcher,
+    deadlineMs,
+  };
+
+  const work: Promise<void>[] = [];
+  for (const { endpoint, plans: sharing } of endpoints.values()) {
+    const answers = askEndpoint(endpoint, hashes, ctx, opts.cache);
+    for (const hash of hashes) {
+      const answer = answers.get(hash.hex);
+      if (!answer) continue;
+      work.push(
+        answer.then(({ outcome, source }) => {
+          const ms = source === 'cache' ? 0 : Math.round(performance.now() - started);
+          for (const plan of sharing) {
+            const row = rows.get(plan)?.get(hash.hex);
+            if (row && !signal.aborted) fillRow(row, outcome, source, ms);
+          }
+          opts.logger?.debug(
+            {
+              tracker: redactUrl(endpoint.scrapeUrl),
+              hashKind: hash.kind,
+              status: outcome.status,
+              source,
+              ms,
+              ...(outcome.status === 'ok' ? {} : { error: redactUrlsIn(outcome.error) }),
+            },
+            'tracker scraped',
+          );
+        }),
+      );
+    }
+  }
+
+  await untilSettledOrAborted(work, signal);
+  if (ownDispatcher) void ownDispatcher.destroy().catch(() => undefined);
+
+  const elapsed = Math.round(performance.now() - started);
+  const cancelled = opts.signal?.aborted === true;
+  const out: TrackerStat[] = [];
+  for (const plan of plans) {
+    for (const row of rows.get(plan)?.values() ?? []) {
+      if (row.status === 'timeout' && row.error === null) {
+        row.error = cancelled ? 'cancelled before the tracker answered' : `no answer within ${deadlineMs} ms`;
+        row.ms = elapsed;
+      }
+      out.push(row);
+    }
+  }
+  return out;
+}
+
+/** Tier order, duplicates dropped; the first `maxTrackers` distinct endpoints are contacted. */
+function planTrackers(tiers: readonly (readonly string[])[], maxTrackers: number): TrackerPlan[] {
+  const seen = new Set<string>();
+  const chosen = new Map<string, Endpoint>();
+  const plans: TrackerPlan[] = [];
+  tiers.forEach((tier, tierIndex) => {
+    for (const announce of tier) {
+      if (seen.has(announce)) continue;
+      seen.add(announce);
+      const target = scrapeUrlFor(announce);
+      if (!target.supported) {
+        plans.push({ announce, tier: tierIndex, target, endpoint: null, skipped: false });
+        continue;
+      }
+      const endpoint = endpointOf(target.scrape, target.protocol);
+      const existing = chosen.get(endpoint.key);
+      if (existing) {
+        plans.push({ announce, tier: tierIndex, target, endpoint: existing, skipped: false });
+      } else if (chosen.size < maxTrackers) {
+        chosen.set(endpoint.key, endpoint);
+        plans.push({ announce, tier: tierIndex, target, endpoint, skipped: false });
+      } else {
+        plans.push({ announce, tier: tierIndex, target, endpoint: null, skipped: true });
+      }
+    }
+  });
+  return plans;
+}
+
+function endpointOf(scrapeUrl: string, protocol: Exclude<TrackerProtocol, 'other'>): Endpoint {
+  const url = new URL(scrapeUrl);
+  const host = url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname;
+  return {
+    key: endpointKeyOf(scrapeUrl, protocol),
+    protocol,
+    scrapeUrl,
+    host,
+    port: Number(url.port || DEFAULT_PORTS[url.protocol] || 0),
+  };
+}
+
+/**
+ * A contacted tracker's row starts as `timeout` with no error text: whatever has not been filled by
+ * an answer when the deadline fires stays so, and gets its text and time at the end.
+ */
+function initialRow(plan: TrackerPlan, hash: SwarmHash): TrackerStat {
+  const { target } = plan;
+  let status: TrackerStat['status'] = 'timeout';
+  let error: string | null = null;
+  if (!target.supported) {
+    status = 'unsupported';
+    error = target.reason;
+  } else if (plan.skipped) {
+    status = 'skipped';
+    error = 'not contacted: this torrent lists more trackers than are scraped at once';
+  }
+  return {
+    announce: plan.announce,
+    scrape: target.scrape,
+    tier: plan.tier,
+    protocol: target.protocol,
+    infoHash: hash.hex,
+    hashKind: hash.kind,
+    status,
+    seeders: null,
+    leechers: null,
+    completed: null,
+    downloaders: null,
+    error,
+    warning: null,
+    ms: 0,
+    family: null,
+    cached: false,
+  };
+}
+
+/** What a row says when the tracker answered but does not track the info-hash (numbers stay null). */
+export const UNKNOWN_TORRENT_WARNING = 'the tracker does not know this torrent';
+
+function fillRow(row: TrackerStat, outcome: ScrapeOutcome, source: ResolvedOutcome['source'], ms: number): void {
+  row.status = outcome.status;
+  row.family = outcome.family;
+  row.cached = source === 'cache';
+  row.ms = ms;
+  if (outcome.status === 'ok') {
+    const { counts } = outcome;
+    row.seeders = counts.seeders;
+    row.leechers = counts.leechers;
+    row.completed = counts.completed;
+    row.downloaders = counts.downloaders;
+    row.error = null;
+    const warnings = [outcome.warning, counts.unknown ? UNKNOWN_TORRENT_WARNING : null].filter((w) => w !== null);
+    row.warning = warnings.length > 0 ? warnings.join('; ') : null;
+  } else {
+    row.error = outcome.error;
+  }
+}
+
+/** Ask one endpoint for every hash (one request), through the cache when there is one. */
+function askEndpoint(endpoint: Endpoint, hashes: SwarmHash[], ctx: CallContext, cache: ScrapeCache | undefined): Map<string, Promise<ResolvedOutcome>> {
+  const byHex = new Map(hashes.map((hash) => [hash.hex, hash]));
+  const fetchMissing = (missing: string[]) =>
+    fetchEndpoint(
+      endpoint,
+      missing.map((hex) => byHex.get(hex)!),
+      ctx,
+    );
+  if (cache) {
+    return cache.resolve(
+      endpoint.key,
+      hashes.map((hash) => hash.hex),
+      fetchMissing,
+    );
+  }
+  const batch = fetchMissing(hashes.map((hash) => hash.hex));
+  return new Map(
+    hashes.map((hash) => [
+      hash.hex,
+      batch.then(
+        (answers): ResolvedOutcome => ({
+          outcome: answers.get(hash.hex) ?? { status: 'error', error: 'the tracker gave no answer for this info-hash', family: null },
+          source: 'network',
+        }),
+      ),
+    ]),
+  );
+}
+
+/** One request to the endpoint, inside the limiter; every failure becomes an outcome per hash. */
+async function fetchEndpoint(endpoint: Endpoint, hashes: SwarmHash[], ctx: CallContext): Promise<Map<string, ScrapeOutcome>> {
+  try {
+    const answer = await ctx.limiter.run(endpoint.host, () => callClient(endpoint, hashes, ctx), ctx.signal);
+    return new Map(
+      hashes.map((hash, i) => {
+        const counts = answer.counts[i];
+        const outcome: ScrapeOutcome = counts
+          ? { status: 'ok', counts, warning: answer.warning, family: answer.family, minRequestIntervalMs: answer.minRequestIntervalMs }
+          : { status: 'error', error: 'the tracker gave no answer for this info-hash', family: answer.family };
+        return [hash.hex, outcome];
+      }),
+    );
+  } catch (err) {
+    const outcome = failureOutcome(err, ctx);
+    return new Map(hashes.map((hash) => [hash.hex, outcome]));
+  }
+}
+
+async function callClient(endpoint: Endpoint, hashes: SwarmHash[], ctx: CallContext): Promise<ClientAnswer> {
+  const bytes = hashes.map((hash) => hash.bytes);
+  switch (endpoint.protocol) {
+    case 'http':
+    case 'https': {
+      const result = await scrapeHttp(endpoint.scrapeUrl, bytes, { signal: ctx.signal, policy: ctx.policy, dispatcher: ctx.dispatcher });
+      return {
+        counts: result.counts,
+        warning: result.warning,
+        minRequestIntervalMs: result.minRequestInterval === null ? null : result.minRequestInterval * MS_PER_SECOND,
+        family: result.family,
+      };
+    }
+    case 'udp': {
+      const result = await scrapeUdp(endpoint.host, endpoint.port, bytes, { signal: ctx.signal, policy: ctx.policy });
+      return { counts: result.counts, warning: null, minRequestIntervalMs: null, family: result.family };
+    }
+    case 'ws':
+    case 'wss': {
+      const result = await scrapeWebSocket(endpoint.scrapeUrl, bytes, { signal: ctx.signal, policy: ctx.policy, dispatcher: ctx.dispatcher });
+      return {
+        counts: result.counts,
+        warning: null,
+        minRequestIntervalMs: result.minRequestInterval === null ? null : result.minRequestInterval * MS_PER_SECOND,
+        family: result.family,
+      };
+    }
+  }
+}
+
+/** Map whatever a client threw to a row status; the deadline firing means `timeout`. */
+function failureOutcome(err: unknown, ctx: CallContext): ScrapeOutcome {
+  if (hasCode(err, 'SCRAPE_BLOCKED')) return { status: 'blocked', error: messageOf(err), family: null };
+  if (ctx.callerSignal?.aborted) return { status: 'timeout', error: 'cancelled before the tracker answered', family: null, transient: true };
+  if (ctx.signal.aborted) return { status: 'timeout', error: `no answer within ${ctx.deadlineMs} ms`, family: null };
+  // The client's own, shorter limit (connect or header timeout) fired first.
+  if (hasCode(err, 'SCRAPE_TIMEOUT')) return { status: 'timeout', error: messageOf(err), family: null };
+  return { status: 'error', error: messageOf(err), family: null };
+}
+
+/** The error or anything in its `cause` chain carries this code. */
+function hasCode(err: unknown, code: string): boolean {
+  for (let e: unknown = err, depth = 0; e && depth < 8; e = (e as { cause?: unknown }).cause, depth++) {
+    if ((e as { code?: unknown }).code === code) return true;
+  }
+  return false;
+}
+
+function messageOf(err: unknown): string {
+  for (let e: unknown = err, depth = 0; e && depth < 8; e = (e as { cause?: unknown }).cause, depth++) {
+    if (e instanceof TrackerscopeError) return e.message;
+  }
+  return err instanceof Error ? err.message : String(err);
+}
+
+/** Resolves when all work settled or the signal fired, whichever is first; never rejects. */
+function untilSettledOrAborted(work: Promise<unknown>[], signal: AbortSignal): Promise<void> {
+  if (signal.aborted) return Promise.resolve();
+  return new Promise<void>((resolve) => {
+    const done = () => {
+      signal.removeEventListener('abort', done);
+      resolve();
+    };
+    signal.addEventListener('abort', done, { once: true });
+    void Promise.allSettled(work).then(done);
+  });
+}

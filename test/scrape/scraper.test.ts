@@ -1,0 +1,519 @@
+import { createSocket, type Socket as UdpSocket } from 'node:dgram';
+import { once } from 'node:events';
+import { createServer, type Server, type Socket } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { RequestLimiter } from '../../src/scrape/limiter.js';
+import {
+  DEFAULT_MAX_TRACKERS,
+  endpointKeyOf,
+  type ScrapeLogger,
+  scrapeAll,
+  swarmHashesOf,
+  UNKNOWN_TORRENT_WARNING,
+} from '../../src/scrape/scraper.js';
+import { SECURE_POLICY, type TrackerStat } from '../../src/scrape/index.js';
+import type { Torrent } from '../../src/torrent/index.js';
+import { parseMagnet } from '../../src/torrent/index.js';
+import { infoHashesOf, replyWith, scrapeReplyBytes, startHttpServer } from '../support/http-trackers.js';
+import { opentrackerAvailable, type RunningOpentracker, startOpentracker } from '../support/opentracker.js';
+import { announcePeers, awkwardInfoHash, type BtTracker, hasIPv6Loopback, startBtTracker, toHex } from '../support/trackers.js';
+
+const LOOPBACK_POLICY = { allowPrivate: true };
+
+/** A hybrid torrent's two swarms: a v1 SHA-1 and a v2 SHA-256 (trackers see its first 20 bytes). */
+function hybridHashes(seed: number) {
+  const v1 = awkwardInfoHash(seed);
+  const v2Tracker = awkwardInfoHash(seed + 1);
+  // The 12 bytes after the first 20 never reach a tracker (BEP 52 truncation): make them distinct.
+  const v2Full = `${toHex(v2Tracker)}${'5a'.repeat(12)}`;
+  return { v1, v2Tracker, v1Hex: toHex(v1), v2Full, v2TrackerHex: toHex(v2Tracker) };
+}
+
+/** A Torrent through the real magnet parser: each tracker its own tier, as clients read `tr`. */
+function magnetTorrent(hashes: { v1Hex?: string; v2Full?: string }, trackers: string[]): Torrent {
+  const parts: string[] = [];
+  if (hashes.v1Hex) parts.push(`xt=urn:btih:${hashes.v1Hex}`);
+  if (hashes.v2Full) parts.push(`xt=urn:btmh:1220${hashes.v2Full}`);
+  for (const tracker of trackers) parts.push(`tr=${encodeURIComponent(tracker)}`);
+  return parseMagnet(`magnet:?${parts.join('&')}`);
+}
+
+/** Trackers in explicit tiers (a .torrent's announce-list), built literally. */
+function tieredTorrent(v1Hex: string, tiers: string[][]): Torrent {
+  return { ...magnetTorrent({ v1Hex }, []), trackers: tiers };
+}
+
+function rowFor(rows: TrackerStat[], announce: string, kind: 'v1' | 'v2' = 'v1'): TrackerStat {
+  const row = rows.find((r) => r.announce === announce && r.hashKind === kind);
+  if (!row) throw new Error(`no ${kind} row for ${announce} in ${JSON.stringify(rows.map((r) => [r.announce, r.hashKind]))}`);
+  return row;
+}
+
+function numbers(row: TrackerStat) {
+  return { status: row.status, seeders: row.seeders, leechers: row.leechers, completed: row.completed };
+}
+
+// ---------------------------------------------------------------------------------------------
+// A scripted BEP 15 tracker on loopback: counts every packet, answers from a table, or stays silent.
+
+interface FakeUdpTracker {
+  port: number;
+  packets: number;
+  /** Hash counts of every scrape request received. */
+  scrapes: number[];
+  close(): Promise<void>;
+}
+
+const BEP15_PROTOCOL_ID = 0x41727101980n;
+const BEP15_ACTION_CONNECT = 0;
+const BEP15_ACTION_SCRAPE = 2;
+
+async function startFakeUdpTracker(table: Map<string, [seeders: number, completed: number, leechers: number]> | 'silent'): Promise<FakeUdpTracker> {
+  const socket: UdpSocket = createSocket('udp4');
+  const state: FakeUdpTracker = {
+    port: 0,
+    packets: 0,
+    scrapes: [],
+    close: () => new Promise<void>((resolve) => socket.close(() => resolve())),
+  };
+  socket.on('message', (msg, rinfo) => {
+    state.packets++;
+    if (table === 'silent' || msg.length < 16) return;
+    const action = msg.readUInt32BE(8);
+    const txId = msg.readUInt32BE(12);
+    if (action === BEP15_ACTION_CONNECT && msg.readBigUInt64BE(0) === BEP15_PROTOCOL_ID) {
+      const reply = Buffer.alloc(16);
+      reply.writeUInt32BE(BEP15_ACTION_CONNECT, 0);
+      reply.writeUInt32BE(txId, 4);
+      reply.writeBigUInt64BE(0x1234_5678_9abc_def0n, 8);
+      socket.send(reply, rinfo.port, rinfo.address);
+    } else if (action === BEP15_ACTION_SCRAPE) {
+      const count = (msg.length - 16) / 20;
+      state.scrapes.push(count);
+      const reply = Buffer.alloc(8 + 12 * count);
+      reply.writeUInt32BE(BEP15_ACTION_SCRAPE, 0);
+      reply.writeUInt32BE(txId, 4);
+      for (let i = 0; i < count; i++) {
+        const hash = msg.subarray(16 + 20 * i, 36 + 20 * i).toString('hex');
+        const [s, c, l] = table.get(hash) ?? [0, 0, 0];
+        reply.writeUInt32BE(s, 8 + 12 * i);
+        reply.writeUInt32BE(c, 12 + 12 * i);
+        reply.writeUInt32BE(l, 16 + 12 * i);
+      }
+      socket.send(reply, rinfo.port, rinfo.address);
+    }
+  });
+  socket.bind(0, '127.0.0.1');
+  await once(socket, 'listening');
+  state.port = socket.address().port;
+  return state;
+}
+
+/** A TCP server that accepts connections and never says a word. */
+async function startSilentTcp(): Promise<{ port: number; connections: () => number; close: () => Promise<void> }> {
+  const sockets = new Set<Socket>();
+  let connections = 0;
+  const server: Server = createServer((socket) => {
+    connections++;
+    sockets.add(socket);
+    socket.on('error', () => undefined);
+    socket.on('close', () => sockets.delete(socket));
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const address = server.address();
+  if (address === null || typeof address === 'string') throw new Error('no TCP address');
+  return {
+    port: address.port,
+    connections: () => connections,
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const s of sockets) s.destroy();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+/** A BEP 48 tracker answering each requested hash from a table (hex → counts). */
+function tableTracker(table: Map<string, { complete: number; incomplete: number; downloaded: number }>) {
+  return replyFromRequest((target) => {
+    const entries = infoHashesOf(target).flatMap((hash) => {
+      const counts = table.get(hash.toString('hex'));
+      return counts ? [{ hash, ...counts }] : [];
+    });
+    return scrapeReplyBytes(entries);
+  });
+}
+
+function replyFromRequest(body: (target: string) => Uint8Array) {
+  return (req: { url?: string }, res: import('node:http').ServerResponse) => {
+    const bytes = body(req.url ?? '');
+    res.writeHead(200, { 'content-length': String(bytes.length) });
+    res.end(bytes);
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+
+describe('scrapeAll against real trackers on loopback', () => {
+  let bt: BtTracker;
+  const btSwarm = hybridHashes(100);
+  const V1_SHAPE = { seeders: 3, leechers: 2, completed: 3 };
+  const V2_SHAPE = { seeders: 1, leechers: 4, completed: 1 };
+
+  beforeAll(async () => {
+    bt = await startBtTracker();
+    await announcePeers(bt.httpAnnounce, btSwarm.v1, V1_SHAPE);
+    await announcePeers(bt.httpAnnounce, btSwarm.v2Tracker, V2_SHAPE);
+  });
+  afterAll(async () => {
+    await bt?.stop();
+  });
+
+  it('bittorrent-tracker: the same numbers over HTTP and UDP, two rows per tracker for a hybrid torrent', async () => {
+    const torrent = magnetTorrent(btSwarm, [bt.httpAnnounce, bt.udpAnnounce]);
+    expect(torrent.version).toBe('hybrid');
+    const rows = await scrapeAll(torrent, { policy: LOOPBACK_POLICY, limiter: new RequestLimiter() });
+    expect(rows).toHaveLength(4);
+    for (const announce of [bt.httpAnnounce, bt.udpAnnounce]) {
+      const v1 = rowFor(rows, announce, 'v1');
+      const v2 = rowFor(rows, announce, 'v2');
+      // bittorrent-tracker reports its current seeders as `downloaded` (see test/support/trackers.ts).
+      expect(numbers(v1)).toEqual({ status: 'ok', seeders: 3, leechers: 2, completed: 3 });
+      expect(numbers(v2)).toEqual({ status: 'ok', seeders: 1, leechers: 4, completed: 1 });
+      expect(v1.infoHash).toBe(btSwarm.v1Hex);
+      expect(v2.infoHash).toBe(btSwarm.v2TrackerHex);
+      expect(v1.family).toBe(4);
+      expect(v1.error).toBeNull();
+      expect(v1.cached).toBe(false);
+      expect(v1.ms).toBeGreaterThanOrEqual(0);
+    }
+    expect(rowFor(rows, bt.httpAnnounce).protocol).toBe('http');
+    expect(rowFor(rows, bt.httpAnnounce).scrape).toBe(bt.httpAnnounce.replace(/announce$/, 'scrape'));
+    expect(rowFor(rows, bt.udpAnnounce).protocol).toBe('udp');
+    expect(rows.map((r) => r.tier)).toEqual([0, 0, 1, 1]);
+  });
+
+  it('says which address family answered (IPv6 loopback over UDP)', async (ctx) => {
+    if (!(await hasIPv6Loopback()) || bt.udp6Port === null) ctx.skip();
+    const announce = `udp://[::1]:${bt.udp6Port}`;
+    const rows = await scrapeAll(magnetTorrent({ v1Hex: btSwarm.v1Hex }, [announce]), { policy: LOOPBACK_POLICY, limiter: new RequestLimiter() });
+    expect(rows).toHaveLength(1);
+    expect(numbers(rows[0]!)).toEqual({ status: 'ok', seeders: 3, leechers: 2, completed: 3 });
+    expect(rows[0]!.family).toBe(6);
+  });
+
+  it('a tracker that never answers (TCP and UDP) becomes `timeout` by the deadline; the others are still ok', async () => {
+    const silentTcp = await startSilentTcp();
+    const silentUdp = await startFakeUdpTracker('silent');
+    try {
+      const deadlineMs = 1200;
+      const torrent = magnetTorrent(btSwarm, [
+        `http://127.0.0.1:${silentTcp.port}/announce`,
+        `udp://127.0.0.1:${silentUdp.port}/announce`,
+        bt.httpAnnounce,
+        bt.udpAnnounce,
+      ]);
+      const started = performance.now();
+      const rows = await scrapeAll(torrent, { policy: LOOPBACK_POLICY, deadlineMs, limiter: new RequestLimiter() });
+      const took = performance.now() - started;
+      expect(took).toBeGreaterThanOrEqual(deadlineMs - 50);
+      expect(took).toBeLessThan(deadlineMs + 500);
+      for (const kind of ['v1', 'v2'] as const) {
+        for (const silent of [`http://127.0.0.1:${silentTcp.port}/announce`, `udp://127.0.0.1:${silentUdp.port}/announce`]) {
+          const row = rowFor(rows, silent, kind);
+          expect(row.status).toBe('timeout');
+          expect(row.seeders).toBeNull();
+          expect(row.error).toContain(`${deadlineMs} ms`);
+          expect(row.ms).toBeGreaterThanOrEqual(deadlineMs - 50);
+        }
+        expect(rowFor(rows, bt.httpAnnounce, kind).status).toBe('ok');
+        expect(rowFor(rows, bt.udpAnnounce, kind).status).toBe('ok');
+        expect(rowFor(rows, bt.udpAnnounce, kind).ms).toBeLessThan(deadlineMs);
+      }
+      // They were asked (and retried over UDP), they just never answered.
+      expect(silentTcp.connections()).toBeGreaterThanOrEqual(1);
+      expect(silentUdp.packets).toBeGreaterThanOrEqual(2);
+    } finally {
+      await silentTcp.close();
+      await silentUdp.close();
+    }
+  });
+
+  it('the caller cancelling ends the call at once, pending trackers as `timeout`', async () => {
+    const silentTcp = await startSilentTcp();
+    try {
+      const controller = new AbortController();
+      const torrent = magnetTorrent({ v1Hex: btSwarm.v1Hex }, [`http://127.0.0.1:${silentTcp.port}/announce`]);
+      setTimeout(() => controller.abort(), 100);
+      const started = performance.now();
+      const rows = await scrapeAll(torrent, { policy: LOOPBACK_POLICY, signal: controller.signal, deadlineMs: 5000, limiter: new RequestLimiter() });
+      expect(performance.now() - started).toBeLessThan(1000);
+      expect(rows[0]!.status).toBe('timeout');
+      expect(rows[0]!.error).toMatch(/cancelled/);
+    } finally {
+      await silentTcp.close();
+    }
+  });
+
+  it('a hash the HTTP tracker does not know gives null numbers and says so', async () => {
+    const server = await startHttpServer(replyWith(scrapeReplyBytes([])));
+    try {
+      const rows = await scrapeAll(magnetTorrent({ v1Hex: btSwarm.v1Hex }, [`${server.origin}/announce`]), {
+        policy: LOOPBACK_POLICY,
+        limiter: new RequestLimiter(),
+      });
+      expect(numbers(rows[0]!)).toEqual({ status: 'ok', seeders: null, leechers: null, completed: null });
+      expect(rows[0]!.warning).toBe(UNKNOWN_TORRENT_WARNING);
+    } finally {
+      await server.close();
+    }
+  });
+
+  it("a tracker's failure reason and a non-scrape reply are `error` rows with the reason", async () => {
+    const refusing = await startHttpServer(replyWith('d14:failure reason25:torrent not on whitelist!e'));
+    const html = await startHttpServer(replyWith('<html><body>Not a tracker</body></html>', { 'content-type': 'text/html' }));
+    try {
+      const rows = await scrapeAll(magnetTorrent({ v1Hex: btSwarm.v1Hex }, [`${refusing.origin}/announce`, `${html.origin}/announce`, bt.httpAnnounce]), {
+        policy: LOOPBACK_POLICY,
+        limiter: new RequestLimiter(),
+      });
+      expect(rows.map((r) => r.status)).toEqual(['error', 'error', 'ok']);
+      expect(rows[0]!.error).toContain('torrent not on whitelist!');
+      expect(rows[1]!.error).toMatch(/HTML/);
+    } finally {
+      await refusing.close();
+      await html.close();
+    }
+  });
+});
+
+describe('scrapeAll against opentracker', () => {
+  const available = opentrackerAvailable();
+  let ot: RunningOpentracker | undefined;
+  const swarm = hybridHashes(200);
+
+  beforeAll(async () => {
+    if (!available) return;
+    ot = await startOpentracker({ whitelist: [swarm.v1Hex, swarm.v2TrackerHex] });
+    await announcePeers(ot.announceUrl, swarm.v1, { seeders: 4, leechers: 3, completed: 2 });
+    await announcePeers(ot.announceUrl, swarm.v2Tracker, { seeders: 2, leechers: 1, completed: 5 });
+  });
+  afterAll(async () => {
+    await ot?.stop();
+  });
+
+  it.skipIf(!available)('the same numbers over HTTP and UDP for both swarms of a hybrid torrent', async () => {
+    const tracker = ot!;
+    const udp = `udp://127.0.0.1:${tracker.udpPort}/announce`;
+    const rows = await scrapeAll(magnetTorrent(swarm, [tracker.announceUrl, udp]), { policy: LOOPBACK_POLICY, limiter: new RequestLimiter() });
+    expect(rows).toHaveLength(4);
+    for (const announce of [tracker.announceUrl, udp]) {
+      expect(numbers(rowFor(rows, announce, 'v1'))).toEqual({ status: 'ok', seeders: 4, leechers: 3, completed: 2 });
+      expect(numbers(rowFor(rows, announce, 'v2'))).toEqual({ status: 'ok', seeders: 2, leechers: 1, completed: 5 });
+    }
+  });
+});
+
+describe('scrapeAll fan-out rules', () => {
+  it('trackers sharing one scrape endpoint are asked once, both swarms in one request (HTTP)', async () => {
+    const swarm = hybridHashes(300);
+    const table = new Map([
+      [swarm.v1Hex, { complete: 7, incomplete: 8, downloaded: 9 }],
+      [swarm.v2TrackerHex, { complete: 1, incomplete: 2, downloaded: 3 }],
+    ]);
+    const server = await startHttpServer(tableTracker(table));
+    try {
+      const a = `${server.origin}/announce`;
+      const b = `${server.origin.replace('http:', 'HTTP:')}/announce#tier2`;
+      const rows = await scrapeAll(magnetTorrent(swarm, [a, b]), { policy: LOOPBACK_POLICY, limiter: new RequestLimiter() });
+      expect(server.requests).toHaveLength(1);
+      expect(server.requests[0]!.match(/info_hash=/g)).toHaveLength(2);
+      expect(rows).toHaveLength(4);
+      for (const announce of [a, b]) {
+        expect(numbers(rowFor(rows, announce, 'v1'))).toEqual({ status: 'ok', seeders: 7, leechers: 8, completed: 9 });
+        expect(numbers(rowFor(rows, announce, 'v2'))).toEqual({ status: 'ok', seeders: 1, leechers: 2, completed: 3 });
+      }
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('trackers sharing one UDP endpoint are asked once, both swarms in one packet', async () => {
+    const swarm = hybridHashes(400);
+    const udp = await startFakeUdpTracker(
+      new Map([
+        [swarm.v1Hex, [5, 6, 7]],
+        [swarm.v2TrackerHex, [8, 9, 10]],
+      ]),
+    );
+    try {
+      const a = `udp://127.0.0.1:${udp.port}`;
+      const b = `udp://127.0.0.1:${udp.port}/announce`;
+      const rows = await scrapeAll(magnetTorrent(swarm, [a, b]), { policy: LOOPBACK_POLICY, limiter: new RequestLimiter() });
+      expect(udp.scrapes).toEqual([2]);
+      for (const announce of [a, b]) {
+        // BEP 15 order on the wire is seeders, completed, leechers.
+        expect(numbers(rowFor(rows, announce, 'v1'))).toEqual({ status: 'ok', seeders: 5, leechers: 7, completed: 6 });
+        expect(numbers(rowFor(rows, announce, 'v2'))).toEqual({ status: 'ok', seeders: 8, leechers: 10, completed: 9 });
+      }
+    } finally {
+      await udp.close();
+    }
+  });
+
+  it(`contacts at most ${DEFAULT_MAX_TRACKERS} distinct trackers; the rest are listed as skipped`, async () => {
+    const swarm = hybridHashes(500);
+    const server = await startHttpServer(tableTracker(new Map([[swarm.v1Hex, { complete: 1, incomplete: 1, downloaded: 1 }]])));
+    try {
+      const trackers = Array.from({ length: DEFAULT_MAX_TRACKERS + 1 }, (_, i) => `${server.origin}/t${i + 1}/announce`);
+      const rows = await scrapeAll(magnetTorrent({ v1Hex: swarm.v1Hex }, trackers), { policy: LOOPBACK_POLICY, limiter: new RequestLimiter() });
+      expect(rows).toHaveLength(DEFAULT_MAX_TRACKERS + 1);
+      expect(rows.slice(0, DEFAULT_MAX_TRACKERS).every((r) => r.status === 'ok')).toBe(true);
+      const last = rows[DEFAULT_MAX_TRACKERS]!;
+      expect(last.announce).toBe(trackers[DEFAULT_MAX_TRACKERS]);
+      expect(last.status).toBe('skipped');
+      expect(last.scrape).toBe(`${server.origin}/t${DEFAULT_MAX_TRACKERS + 1}/scrape`);
+      expect(server.requests).toHaveLength(DEFAULT_MAX_TRACKERS);
+      expect(server.requests.some((r) => r.startsWith(`/t${DEFAULT_MAX_TRACKERS + 1}/`))).toBe(false);
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('a smaller maxTrackers is honoured, and trackers sharing a chosen endpoint do not count twice', async () => {
+    const swarm = hybridHashes(550);
+    const server = await startHttpServer(tableTracker(new Map([[swarm.v1Hex, { complete: 2, incomplete: 0, downloaded: 0 }]])));
+    try {
+      const trackers = [`${server.origin}/x/announce`, `${server.origin}/x/announce#again`, `${server.origin}/y/announce`];
+      const rows = await scrapeAll(magnetTorrent({ v1Hex: swarm.v1Hex }, trackers), { policy: LOOPBACK_POLICY, maxTrackers: 1, limiter: new RequestLimiter() });
+      expect(rows.map((r) => r.status)).toEqual(['ok', 'ok', 'skipped']);
+      expect(server.requests).toHaveLength(1);
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('with the secure policy every loopback tracker is `blocked` and nothing reaches the listeners', async () => {
+    const swarm = hybridHashes(600);
+    const server = await startHttpServer(replyWith(scrapeReplyBytes([])));
+    const udp = await startFakeUdpTracker(new Map());
+    try {
+      const trackers = [
+        `${server.origin}/announce`,
+        `http://localhost:${server.port}/announce`,
+        `http://[::ffff:127.0.0.1]:${server.port}/announce`,
+        `http://2130706433:${server.port}/announce`,
+        `udp://127.0.0.1:${udp.port}`,
+        `udp://localhost:${udp.port}/announce`,
+      ];
+      const rows = await scrapeAll(magnetTorrent(swarm, trackers), { policy: SECURE_POLICY, limiter: new RequestLimiter() });
+      expect(rows).toHaveLength(trackers.length * 2);
+      for (const row of rows) {
+        expect(row.status, row.announce).toBe('blocked');
+        expect(row.seeders).toBeNull();
+        expect(row.error).toMatch(/refused|loopback/);
+      }
+      expect(server.connections()).toBe(0);
+      expect(udp.packets).toBe(0);
+    } finally {
+      await server.close();
+      await udp.close();
+    }
+  });
+
+  it('trackers without scrape support are `unsupported` and never contacted', async () => {
+    const swarm = hybridHashes(700);
+    const server = await startHttpServer(tableTracker(new Map([[swarm.v1Hex, { complete: 1, incomplete: 2, downloaded: 3 }]])));
+    try {
+      const trackers = [
+        `${server.origin}/a`,
+        `${server.origin}/tracker?announce`,
+        'file:///etc/passwd',
+        'javascript:alert(1)',
+        `ftp://127.0.0.1:${server.port}/announce`,
+        `${server.origin}/announce`,
+      ];
+      const rows = await scrapeAll(magnetTorrent({ v1Hex: swarm.v1Hex }, trackers), { policy: LOOPBACK_POLICY, limiter: new RequestLimiter() });
+      expect(rows.map((r) => r.status)).toEqual(['unsupported', 'unsupported', 'unsupported', 'unsupported', 'unsupported', 'ok']);
+      for (const row of rows.slice(0, 5)) {
+        expect(row.scrape).toBeNull();
+        expect(row.error).toBeTruthy();
+        expect(row.ms).toBe(0);
+      }
+      expect(rows[2]!.protocol).toBe('other');
+      expect(server.requests).toHaveLength(1);
+      expect(server.requests[0]!.startsWith('/scrape?')).toBe(true);
+      expect(infoHashesOf(server.requests[0]!).map((h) => h.toString('hex'))).toEqual([swarm.v1Hex]);
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('keeps tier order and tier numbers, and drops a tracker listed twice', async () => {
+    const swarm = hybridHashes(800);
+    const server = await startHttpServer(tableTracker(new Map([[swarm.v1Hex, { complete: 1, incomplete: 1, downloaded: 1 }]])));
+    try {
+      const a = `${server.origin}/a/announce`;
+      const b = `${server.origin}/b/announce`;
+      const c = `${server.origin}/c/announce`;
+      const rows = await scrapeAll(tieredTorrent(swarm.v1Hex, [[a, b], [c, a]]), { policy: LOOPBACK_POLICY, limiter: new RequestLimiter() });
+      expect(rows.map((r) => [r.announce, r.tier, r.status])).toEqual([
+        [a, 0, 'ok'],
+        [b, 0, 'ok'],
+        [c, 1, 'ok'],
+      ]);
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('never logs a passkey', async () => {
+    const swarm = hybridHashes(900);
+    const passkey = 'f00dfeedcafe1234deadbeef5678abcd';
+    const server = await startHttpServer(replyWith('d14:failure reason12:unregisterede'));
+    try {
+      const lines: string[] = [];
+      const logger: ScrapeLogger = { debug: (details, message) => lines.push(`${message} ${JSON.stringify(details)}`) };
+      const trackers = [`${server.origin}/announce.php?passkey=${passkey}`, `${server.origin}/${passkey}/announce`];
+      const rows = await scrapeAll(magnetTorrent({ v1Hex: swarm.v1Hex }, trackers), { policy: LOOPBACK_POLICY, logger, limiter: new RequestLimiter() });
+      expect(rows.map((r) => r.status)).toEqual(['error', 'error']);
+      // The passkey did reach the tracker (it needs it)...
+      expect(server.requests.filter((r) => r.includes(passkey))).toHaveLength(2);
+      // ...but never the log.
+      expect(lines).toHaveLength(2);
+      for (const line of lines) expect(line).not.toContain(passkey);
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('a torrent with no trackers gives no rows; a magnet of one swarm gives one row per tracker', async () => {
+    const swarm = hybridHashes(1000);
+    expect(await scrapeAll(magnetTorrent({ v1Hex: swarm.v1Hex }, []), { policy: LOOPBACK_POLICY })).toEqual([]);
+    const v2only = magnetTorrent({ v2Full: swarm.v2Full }, ['file:///x']);
+    const rows = await scrapeAll(v2only, { policy: LOOPBACK_POLICY });
+    expect(rows.map((r) => [r.hashKind, r.infoHash, r.status])).toEqual([['v2', swarm.v2TrackerHex, 'unsupported']]);
+  });
+});
+
+describe('pure helpers', () => {
+  it('swarmHashesOf: v1 as is, v2 truncated to 20 bytes (BEP 52)', () => {
+    const v2 = `${'ab'.repeat(20)}${'cd'.repeat(12)}`;
+    const hashes = swarmHashesOf({ infoHashV1: 'AA'.repeat(20), infoHashV2: v2 });
+    expect(hashes.map((h) => [h.kind, h.hex, h.bytes.length])).toEqual([
+      ['v1', 'aa'.repeat(20), 20],
+      ['v2', 'ab'.repeat(20), 20],
+    ]);
+  });
+
+  it('endpointKeyOf: scheme and host case and default ports do not matter; path and query do', () => {
+    expect(endpointKeyOf('HTTP://Tracker.Example:80/scrape?k=1', 'http')).toBe(endpointKeyOf('http://tracker.example/scrape?k=1', 'http'));
+    expect(endpointKeyOf('http://t.example/scrape?k=1', 'http')).not.toBe(endpointKeyOf('http://t.example/scrape?k=2', 'http'));
+    expect(endpointKeyOf('http://t.example/a/scrape', 'http')).not.toBe(endpointKeyOf('http://t.example/b/scrape', 'http'));
+    expect(endpointKeyOf('https://t.example/scrape', 'https')).not.toBe(endpointKeyOf('http://t.example/scrape', 'http'));
+    // Never normalised: these are different bytes on the wire.
+    expect(endpointKeyOf('http://t.example/%7Escrape', 'http')).not.toBe(endpointKeyOf('http://t.example/~scrape', 'http'));
+    expect(endpointKeyOf('udp://t.example:6969', 'udp')).toBe(endpointKeyOf('udp://T.example:6969/announce', 'udp'));
+  });
+});
