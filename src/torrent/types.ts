@@ -2,7 +2,10 @@ import type { Warning } from '../errors.js';
 
 /** A file of the torrent as a person sees it (BEP 47 padding files are not listed). */
 export interface TorrentFile {
-  /** Path inside the torrent, elements joined with `/` (single-file torrents: the name). */
+  /**
+   * Path as clients lay the torrent out: the torrent's name, then the file's path elements, joined
+   * with `/` (single-file torrents: the name alone). Shown as written, never sanitised.
+   */
   path: string;
   /** Size in bytes. */
   size: number;
