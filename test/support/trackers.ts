@@ -6,7 +6,7 @@ import type { AddressInfo } from 'node:net';
 /**
  * Real trackers on loopback for integration tests, and helpers that make a tracker know a swarm of
  * known shape (N seeders, M leechers, K completed) so every number a scrape returns is predictable.
- * See /work/shared/notes/real-trackers.md for the facts these rely on.
+ * See ../shared/notes/real-trackers.md (beside the repo) for the facts these rely on.
  */
 
 const LOOPBACK_V4 = '127.0.0.1';
