@@ -26,6 +26,8 @@ const MAX_TOKENS_LIMIT = 100_000_000;
 const MAX_INPUT_BYTES = 0x7fff_ffff;
 /** First guess of the token table's size: torrents average well over this many bytes a token. */
 const INITIAL_BYTES_PER_TOKEN = 16;
+/** …but never more than this up front: a piece-heavy file is megabytes in a handful of tokens. */
+const INITIAL_TOKENS_MAX = 65_536;
 
 const CH_0 = 0x30;
 const CH_9 = 0x39;
@@ -315,7 +317,7 @@ export function decodeView(bytes: Uint8Array, options: DecodeOptions = {}): Benc
   // Every token takes at least two bytes of input, so len/2 + 1 slots always suffice. The table
   // starts from a guess for typical torrents and doubles up to that bound.
   const mostTokens = Math.min(Math.floor(len / 2) + 1, maxTokens);
-  let capacity = Math.min(Math.floor(len / INITIAL_BYTES_PER_TOKEN) + 16, mostTokens);
+  let capacity = Math.min(Math.floor(len / INITIAL_BYTES_PER_TOKEN) + 16, INITIAL_TOKENS_MAX, mostTokens);
   let t = new Int32Array(capacity * STRIDE);
   let n = 0;
   const grow = (at: number) => {

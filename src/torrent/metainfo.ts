@@ -37,7 +37,7 @@ const MAX_EXAMPLES_PER_WARNING = 3;
  * Size of the windows the file list's text is read through: below V8's large-object threshold, so
  * each window is an ordinary young-generation string.
  */
-const TEXT_WINDOW_BYTES = 64 * 1024;
+export const DEFAULT_TEXT_WINDOW_BYTES = 64 * 1024;
 /** Latest `creation date` shown (9999-12-31T23:59:59Z); later values are nonsense, not dates. */
 const MAX_CREATION_DATE_SECONDS = 253_402_300_799;
 
@@ -104,6 +104,8 @@ export interface ParseTorrentOptions {
   maxPieceCount?: number;
   maxFileTreeDepth?: number;
   maxVerifiedLayerHashes?: number;
+  /** Tuning: bytes of the file list decoded to text at a time (default DEFAULT_TEXT_WINDOW_BYTES). */
+  textWindowBytes?: number;
 }
 
 /** The warning every torrent without trackers carries: it can only be found through DHT/PEX. */
@@ -302,7 +304,7 @@ function readSingleFile(ctx: Ctx, info: number, name: string, withOffsets: boole
 /**
  * Bytes of the file list an element at a time would cost one native call per path element; the
  * whole list as one string would be a large V8 object (its own memory mapping, on every parse).
- * This reads the list through ASCII windows of TEXT_WINDOW_BYTES: each element is a slice of the
+ * This reads the list through windows of DEFAULT_TEXT_WINDOW_BYTES: each element is a slice of the
  * current window, and only non-ASCII windows fall back to decoding element by element.
  */
 class WindowedText {
@@ -317,6 +319,7 @@ class WindowedText {
     private readonly view: BencodeView,
     /** Where the container being read ends: windows stop there (the binary `pieces` may follow). */
     private readonly limit: number,
+    private readonly windowBytes: number,
   ) {}
 
   read(i: number): string {
@@ -334,7 +337,7 @@ class WindowedText {
   private slide(from: number, to: number): void {
     const bytes = this.view.bytes;
     this.start = from;
-    this.end = Math.max(to, Math.min(this.limit, from + TEXT_WINDOW_BYTES));
+    this.end = Math.max(to, Math.min(this.limit, from + this.windowBytes));
     const window = bytes.subarray(this.start, this.end);
     this.ascii = isAscii(window);
     this.text = this.ascii ? bytes.latin1Slice(this.start, this.end) : '';
@@ -373,7 +376,7 @@ function readFileList(ctx: Ctx, filesTok: number, name: string, withOffsets: boo
   if (listEnd === filesTok + 1) throw new TorrentError('TORRENT_NO_FILES', "the torrent's file list is empty", view.span(filesTok).start);
   const files: TorrentFile[] = [];
   const offsets: number[] | null = withOffsets ? [] : null;
-  const scope = new WindowedText(view, view.end(filesTok));
+  const scope = new WindowedText(view, view.end(filesTok), ctx.options.textWindowBytes ?? DEFAULT_TEXT_WINDOW_BYTES);
   // Most file lists hold no `/`, `\` or NUL byte at all: then only `""`, `.` and `..` need a look.
   const listBytes = view.raw(filesTok);
   const mayHideSeparators = SEPARATOR_OR_NUL.some((b) => listBytes.includes(b));

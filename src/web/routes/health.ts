@@ -1,0 +1,11 @@
+import { Router } from 'express';
+
+/** Liveness for the reverse proxy and the container HEALTHCHECK: the process serves requests. */
+export function healthRoutes(): Router {
+  const router = Router();
+  router.get('/healthz', (_req, res) => {
+    res.set('Cache-Control', 'no-store');
+    res.json({ status: 'ok' });
+  });
+  return router;
+}

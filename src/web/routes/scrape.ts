@@ -1,0 +1,144 @@
+import { type Request, type RequestHandler, type Response, Router } from 'express';
+import type { Logger } from 'pino';
+import { type GuardedAgent, type ScrapeCache, type ScrapeLogger, scrapeAll } from '../../scrape/index.js';
+import { parseTorrent, parseTorrentInput } from '../../torrent/index.js';
+import type { Torrent } from '../../torrent/types.js';
+import { WebError, wantsJson } from '../errors.js';
+import { renderPage } from '../render.js';
+import { assertLooksLikeTorrent, type ScrapeInput, scrapeInputOf } from '../upload.js';
+import {
+  displayText,
+  jsonResult,
+  MAX_TITLE_CHARS,
+  PERMALINK_PARAM,
+  PERMALINK_PATH,
+  redactMessage,
+  resultView,
+  secretsOf,
+} from '../view-model.js';
+
+export interface ScrapeRouteOptions {
+  scrapeTimeoutMs: number;
+  allowPrivateTrackers: boolean;
+  /** Reload period of permalink pages; 0: they do not reload. */
+  refreshIntervalMs: number;
+  /** Longest magnet/info-hash text read. */
+  maxMagnetChars: number;
+  cache: ScrapeCache;
+  /** Shared keep-alive HTTP agent for trackers. */
+  dispatcher: GuardedAgent;
+  /** Budget per client, shared by every route that makes us contact trackers. */
+  rateLimiter: RequestHandler;
+  /** Multipart parsing of the POST form. */
+  upload: RequestHandler;
+  logger: Logger;
+}
+
+/** What the request log line says about a scrape (no hashes, no URLs: which torrent is private). */
+interface ScrapeSummary {
+  input: Torrent['source'];
+  trackers: number;
+  answered: number;
+}
+
+/**
+ * POST /scrape — the form: a .torrent file or a magnet link / info-hash.
+ * GET /scrape?magnet=… — the same for text inputs, so a result has an address that can be
+ * bookmarked and that reloads itself to stay fresh.
+ * Both answer HTML, or JSON with `Accept: application/json`.
+ */
+export function scrapeRoutes(options: ScrapeRouteOptions): Router {
+  const router = Router();
+
+  router.post(PERMALINK_PATH, options.rateLimiter, options.upload, async (req, res) => {
+    const torrent = torrentOf(scrapeInputOf(req), options.maxMagnetChars);
+    await answer(req, res, torrent, { viaPermalink: false }, options);
+  });
+
+  router.get(PERMALINK_PATH, options.rateLimiter, async (req, res) => {
+    const value = req.query[PERMALINK_PARAM];
+    if (typeof value !== 'string' || value.trim() === '') {
+      throw new WebError(
+        'QUERY_INVALID',
+        `Give one magnet link or info-hash as ?${PERMALINK_PARAM}=…, or upload a .torrent file on the home page.`,
+      );
+    }
+    const torrent = parseTorrentInput(value, { maxLength: options.maxMagnetChars });
+    await answer(req, res, torrent, { viaPermalink: true }, options);
+  });
+
+  return router;
+}
+
+/**
+ * Trackers quote request paths back in their errors; the core redacts full URLs, and we also know
+ * this torrent's own passkeys, so nothing of them reaches the log.
+ */
+function trackerLogger(log: Logger, torrent: Torrent): ScrapeLogger {
+  const secrets = torrent.trackers.flat().flatMap(secretsOf);
+  return { debug: (details, message) => log.debug(redactDetails(details, secrets), message) };
+}
+
+function redactDetails(details: Record<string, unknown>, secrets: readonly string[]): Record<string, unknown> {
+  return Object.fromEntries(
+    Object.entries(details).map(([key, value]) => [key, typeof value === 'string' ? redactMessage(value, secrets) : value]),
+  );
+}
+
+function torrentOf(input: ScrapeInput, maxMagnetChars: number): Torrent {
+  if (input.kind === 'text') return parseTorrentInput(input.text, { maxLength: maxMagnetChars });
+  assertLooksLikeTorrent(input);
+  return parseTorrent(input.bytes);
+}
+
+async function answer(
+  req: Request,
+  res: Response,
+  torrent: Torrent,
+  how: { viaPermalink: boolean },
+  options: ScrapeRouteOptions,
+): Promise<void> {
+  // A person who closes the tab should not keep the trackers busy until the deadline.
+  const cancel = new AbortController();
+  const onClose = () => {
+    if (!res.writableEnded) cancel.abort();
+  };
+  res.once('close', onClose);
+  const log = req.log ?? options.logger;
+  let stats: Awaited<ReturnType<typeof scrapeAll>>;
+  try {
+    stats = await scrapeAll(torrent, {
+      signal: cancel.signal,
+      deadlineMs: options.scrapeTimeoutMs,
+      policy: { allowPrivate: options.allowPrivateTrackers },
+      cache: options.cache,
+      dispatcher: options.dispatcher,
+      // Per-tracker lines only when someone reads them: building them costs on every request.
+      ...(log.isLevelEnabled('debug') ? { logger: trackerLogger(log, torrent) } : {}),
+    });
+  } finally {
+    res.off('close', onClose);
+  }
+  if (cancel.signal.aborted) return;
+
+  const summary: ScrapeSummary = {
+    input: torrent.source,
+    trackers: stats.length,
+    answered: stats.filter((s) => s.status === 'ok').length,
+  };
+  res.locals.scrapeSummary = summary;
+  // Private torrents' pages carry passkeys; nothing here is worth caching anyway.
+  res.set('Cache-Control', 'no-store');
+  if (wantsJson(req)) {
+    res.json(jsonResult(torrent, stats));
+    return;
+  }
+  const title = torrent.name
+    ? displayText(torrent.name, MAX_TITLE_CHARS).text
+    : `Torrent ${(torrent.infoHashV1 ?? torrent.infoHashV2 ?? '').slice(0, 12)}`;
+  const view = resultView(torrent, stats, {
+    scrapedAt: new Date(),
+    autoRefreshMs: how.viaPermalink ? options.refreshIntervalMs : 0,
+  });
+  renderPage(res, 'result', { title, refreshSeconds: view.autoRefreshSeconds }, view);
+}

@@ -1,0 +1,180 @@
+import type { NextFunction, Request, RequestHandler, Response } from 'express';
+import multer from 'multer';
+import { NOT_A_TORRENT_SENTENCE, WebError } from './errors.js';
+import { displayText } from './view-model.js';
+
+/**
+ * Reading the POST /scrape form: one `.torrent` file in the field `torrent`, or a magnet link /
+ * info-hash in the text field `magnet`. Files are held in memory only (multer memoryStorage) and
+ * dropped with the request: nothing uploaded touches the disk or outlives the response.
+ */
+
+/** Form field carrying the .torrent file. */
+export const TORRENT_FIELD = 'torrent';
+/** Form field carrying a magnet link or an info-hash. */
+export const MAGNET_FIELD = 'magnet';
+
+/** Every busboy/multer limit, so none is left at its Infinity default. */
+export interface UploadLimits {
+  /** Largest file (MAX_UPLOAD_BYTES). */
+  fileSize: number;
+  /** Longest text field value: a magnet link with many trackers stays well under this. */
+  fieldSize: number;
+  /** Longest field name; ours are 7 characters. */
+  fieldNameSize: number;
+  /** Text fields: `magnet`, plus room for a browser's stray submit-button field. */
+  fields: number;
+  /** File parts: one `torrent` (a browser sends an empty part for an unused file input). */
+  files: number;
+  /** All parts together. */
+  parts: number;
+  /** Header lines per part (Content-Disposition, Content-Type, a few more). */
+  headerPairs: number;
+  /** Our field names have no `[...]` nesting at all. */
+  fieldNestingDepth: number;
+  /** …and no `[n]` array indices. */
+  fieldArrayIndexLimit: number;
+}
+
+/** Field-name length, field count and so on: what our own form sends, with a little room. */
+export const FORM_SHAPE = Object.freeze({
+  fieldNameSize: 100,
+  fields: 4,
+  files: 1,
+  parts: 6,
+  headerPairs: 20,
+  fieldNestingDepth: 0,
+  fieldArrayIndexLimit: 0,
+});
+
+/** `maxMagnetBytes`: the magnet parser's own length limit, so both refuse the same inputs. */
+export function uploadLimits(maxUploadBytes: number, maxMagnetBytes: number): UploadLimits {
+  return { fileSize: maxUploadBytes, fieldSize: maxMagnetBytes, ...FORM_SHAPE };
+}
+
+/** What the form carried. */
+export type ScrapeInput =
+  | { kind: 'file'; bytes: Buffer; originalName: string; mimeType: string }
+  | { kind: 'text'; text: string };
+
+/**
+ * Multipart parsing for POST /scrape. Anything that is not multipart is refused with 415 before
+ * parsing; every parser failure (busboy's "Unexpected end of form", "Malformed part header", …
+ * arrive as plain Errors) becomes a typed 400, never a 500.
+ */
+export function scrapeUpload(limits: UploadLimits): RequestHandler {
+  const parse = multer({ storage: multer.memoryStorage(), limits }).single(TORRENT_FIELD);
+  return (req: Request, res: Response, next: NextFunction) => {
+    if (!req.is('multipart/form-data')) {
+      next(
+        new WebError(
+          'UPLOAD_NOT_MULTIPART',
+          `Send the form as multipart/form-data, with the .torrent file in the field "${TORRENT_FIELD}" or a magnet link in "${MAGNET_FIELD}".`,
+        ),
+      );
+      return;
+    }
+    parse(req, res, (err?: unknown) => {
+      if (err === undefined || err === null) {
+        next();
+        return;
+      }
+      if (err instanceof multer.MulterError) {
+        next(err);
+        return;
+      }
+      const reason = err instanceof Error ? err.message : String(err);
+      next(new WebError('UPLOAD_MALFORMED', `The upload was malformed or cut short (${reason}). Please try again.`));
+    });
+  };
+}
+
+/** The one input of a parsed form, or the reason there is none. */
+export function scrapeInputOf(req: Request): ScrapeInput {
+  const file = req.file;
+  const body: unknown = req.body;
+  const magnetValue = body && typeof body === 'object' ? (body as Record<string, unknown>)[MAGNET_FIELD] : undefined;
+  const text = typeof magnetValue === 'string' ? magnetValue.trim() : '';
+  const torrentAsText = body && typeof body === 'object' ? (body as Record<string, unknown>)[TORRENT_FIELD] : undefined;
+  if (!file && typeof torrentAsText === 'string' && torrentAsText !== '') {
+    throw new WebError(
+      'UPLOAD_WRONG_FIELD',
+      `The "${TORRENT_FIELD}" field must carry a file upload, not text. Paste magnet links and info-hashes into "${MAGNET_FIELD}".`,
+    );
+  }
+  if (file && text !== '') {
+    throw new WebError('UPLOAD_BOTH_INPUTS', 'Send either a .torrent file or a magnet link, not both.');
+  }
+  if (file) {
+    if (file.size === 0 || file.buffer.length === 0) {
+      throw new WebError('UPLOAD_EMPTY', 'The file is empty (0 bytes). Choose the .torrent file again.');
+    }
+    return { kind: 'file', bytes: file.buffer, originalName: file.originalname, mimeType: file.mimetype };
+  }
+  if (text !== '') return { kind: 'text', text };
+  throw new WebError(
+    'UPLOAD_NO_INPUT',
+    `No torrent was sent. Choose a .torrent file (form field "${TORRENT_FIELD}") or paste a magnet link or info-hash (field "${MAGNET_FIELD}").`,
+  );
+}
+
+/** BEP 3: a metainfo file is a bencoded dictionary, so its first byte is `d`. */
+const BENCODE_DICT_START = 0x64;
+
+interface Signature {
+  what: string;
+  bytes: readonly number[];
+}
+
+/** Magic numbers of what people upload by mistake, to tell them what they sent instead. */
+const SIGNATURES: readonly Signature[] = [
+  { what: 'a PNG image', bytes: [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a] },
+  { what: 'a JPEG image', bytes: [0xff, 0xd8, 0xff] },
+  { what: 'a GIF image', bytes: [0x47, 0x49, 0x46, 0x38] },
+  { what: 'a ZIP archive', bytes: [0x50, 0x4b, 0x03, 0x04] },
+  { what: 'a ZIP archive', bytes: [0x50, 0x4b, 0x05, 0x06] },
+  { what: 'a gzip file', bytes: [0x1f, 0x8b] },
+  { what: 'a 7-Zip archive', bytes: [0x37, 0x7a, 0xbc, 0xaf, 0x27, 0x1c] },
+  { what: 'a RAR archive', bytes: [0x52, 0x61, 0x72, 0x21, 0x1a, 0x07] },
+  { what: 'a PDF document', bytes: [0x25, 0x50, 0x44, 0x46] },
+  { what: 'a program (ELF)', bytes: [0x7f, 0x45, 0x4c, 0x46] },
+  { what: 'a Windows program', bytes: [0x4d, 0x5a] },
+];
+
+/** What the bytes look like when they are not a torrent, from their content only; null: no idea. */
+export function describeContent(bytes: Uint8Array): string | null {
+  for (const sig of SIGNATURES) {
+    if (bytes.length >= sig.bytes.length && sig.bytes.every((b, i) => bytes[i] === b)) return sig.what;
+  }
+  const head = Buffer.from(bytes.subarray(0, 512)).toString('latin1').trimStart().toLowerCase();
+  if (head.startsWith('<!doctype html') || head.startsWith('<html')) return 'a web page (HTML)';
+  if (head.startsWith('<?xml') || head.startsWith('<svg')) return 'an XML/SVG document';
+  if (head.startsWith('magnet:')) return 'a text file holding a magnet link (paste it into the magnet field instead)';
+  if (head.startsWith('{') || head.startsWith('[')) return 'JSON';
+  return null;
+}
+
+/**
+ * The content decides: a torrent starts with a bencoded dictionary. When it does not, refuse with
+ * 415 and say what it looks like; the client's file name and MIME type only add a hint. Content
+ * that does start like a torrent goes to the real decoder, whose errors carry the byte offset.
+ */
+export function assertLooksLikeTorrent(input: Extract<ScrapeInput, { kind: 'file' }>): void {
+  if (input.bytes[0] === BENCODE_DICT_START) return;
+  const looksLike = describeContent(input.bytes);
+  const what = looksLike ? `its content looks like ${looksLike}` : 'its content is not bencoded data';
+  const named = input.originalName ? ` (the file was named "${clip(input.originalName)}"` : '';
+  const typed = input.mimeType && input.mimeType !== 'application/octet-stream' ? `, sent as ${clip(input.mimeType)}` : '';
+  const hint = named ? `${named}${typed})` : '';
+  throw new WebError(
+    'NOT_A_TORRENT',
+    `${NOT_A_TORRENT_SENTENCE}: ${what}${hint}. A .torrent file starts with a bencoded dictionary ("d").`,
+  );
+}
+
+/** Client-supplied names are shown back clipped and defused (they are escaped when rendered). */
+const MAX_ECHOED_NAME_CHARS = 80;
+
+function clip(text: string): string {
+  return displayText(text, MAX_ECHOED_NAME_CHARS).text;
+}

@@ -1,0 +1,599 @@
+import { redactUrl, redactUrlsIn } from '../scrape/index.js';
+// REDACTED is not re-exported by the scrape index (asked for in the report).
+import { REDACTED } from '../scrape/log.js';
+import type { ScrapeStatus, TrackerProtocol, TrackerStat } from '../scrape/types.js';
+import type { Torrent } from '../torrent/types.js';
+
+/**
+ * Everything the templates show, already formatted. Templates only loop and print with `<%=`;
+ * every string that came from a torrent or a tracker passes `displayText` here first (length cap,
+ * control and bidi-override characters made visible) and links exist only where `safeHref` says so.
+ */
+
+/** Longest torrent name shown before "…" (a hostile file may carry a 100 KB name). */
+export const MAX_NAME_CHARS = 300;
+/** Longest name in the browser tab's title. */
+export const MAX_TITLE_CHARS = 80;
+/** Longest file path shown per row. */
+export const MAX_PATH_CHARS = 500;
+/** Longest comment shown. */
+export const MAX_COMMENT_CHARS = 4000;
+/** Longest URL (tracker, web seed) shown. */
+export const MAX_URL_CHARS = 300;
+/** Longest tracker error/warning text shown. */
+export const MAX_MESSAGE_CHARS = 400;
+/** Longest `created by` shown. */
+export const MAX_CREATED_BY_CHARS = 200;
+/** File rows rendered in the page; the JSON answer always has all of them. */
+export const MAX_LISTED_FILES = 1000;
+/** Up to this many files the list starts open; longer lists start collapsed. */
+export const FILES_OPEN_UP_TO = 12;
+/** Web seeds rendered in the page. */
+export const MAX_LISTED_WEB_SEEDS = 50;
+/** Warnings rendered in the page. */
+export const MAX_LISTED_WARNINGS = 20;
+/** `dn` in the magnet link we build: long enough to recognise, short enough to paste. */
+export const MAX_MAGNET_NAME_CHARS = 200;
+
+/** BEP 9 / BEP 52: magnet exact-topic prefixes for v1 (SHA-1) and v2 (multihash SHA-256, 0x12 0x20). */
+export const MAGNET_BTIH_PREFIX = 'urn:btih:';
+export const MAGNET_BTMH_PREFIX = 'urn:btmh:1220';
+
+// ---------------------------------------------------------------------------------------------
+// Text
+
+export interface DisplayText {
+  text: string;
+  truncated: boolean;
+  /** Length of the original in code points. */
+  length: number;
+}
+
+/**
+ * Explicit bidi embeddings, overrides and isolates (U+202A–U+202E, U+2066–U+2069): they can make
+ * `exe.txt` read as `txt.exe` ("Trojan Source"). Marks (LRM/RLM/ALM) only nudge neutral
+ * characters and are kept; the templates also isolate every torrent string with `<bdi>`.
+ */
+const BIDI_CONTROLS = /[\u202A-\u202E\u2066-\u2069]/g;
+/** C0/C1 controls, except tab and line feed where a multi-line text is allowed. */
+const CONTROLS = /[\u0000-\u0008\u000B-\u001F\u007F-\u009F]/g;
+const CONTROLS_SINGLE_LINE = /[\u0000-\u001F\u007F-\u009F]/g;
+
+function codePointLabel(ch: string): string {
+  return `⟨U+${ch.codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0')}⟩`;
+}
+
+/**
+ * A torrent-supplied string made safe to show: bidi controls shown as `⟨U+202E⟩`, other control
+ * characters as U+FFFD (or a space for a line break in a single-line text), cut to `maxChars`
+ * code points with "…". HTML escaping is the template's job (`<%=`).
+ */
+export function displayText(value: string, maxChars: number, options: { multiline?: boolean } = {}): DisplayText {
+  // Measure and cut before the (allocating) replacements, so a 100 MB string costs one scan.
+  let length = 0;
+  let cutAt = -1;
+  for (let i = 0; i < value.length; i++) {
+    const code = value.charCodeAt(i);
+    if (code >= 0xd800 && code <= 0xdbff && i + 1 < value.length) {
+      const next = value.charCodeAt(i + 1);
+      if (next >= 0xdc00 && next <= 0xdfff) i++;
+    }
+    length++;
+    if (length === maxChars) cutAt = i + 1;
+  }
+  const truncated = length > maxChars;
+  const kept = truncated ? value.slice(0, cutAt) : value;
+  const controls = options.multiline ? CONTROLS : CONTROLS_SINGLE_LINE;
+  const text = kept
+    .replace(BIDI_CONTROLS, codePointLabel)
+    .replace(controls, (ch) => (ch === '\n' || ch === '\r' || ch === '\t' ? ' ' : '\uFFFD'));
+  return { text: truncated ? `${text}…` : text, truncated, length };
+}
+
+/** The URL itself when it parses as http(s); anything else (javascript:, data:, file:, garbage) gets no link. */
+export function safeHref(value: string): string | null {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    return null;
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') return null;
+  return url.href;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Numbers and dates
+
+const BINARY_UNITS = ['B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB', 'EiB'] as const;
+const BYTES_PER_UNIT = 1024;
+
+/** `1234567` → `1,234,567`. By hand: Intl.NumberFormat costs more than the rest of a file row. */
+export function groupDigits(value: number): string {
+  const digits = String(Math.trunc(Math.abs(value)));
+  let out = '';
+  for (let end = digits.length; end > 0; end -= 3) {
+    const chunk = digits.slice(Math.max(0, end - 3), end);
+    out = out === '' ? chunk : `${chunk},${out}`;
+  }
+  return value < 0 ? `-${out}` : out;
+}
+
+export interface FormattedSize {
+  /** Human form in binary units, 3 significant digits: `1.46 GiB`. */
+  text: string;
+  /** Exact form: `1,572,864,000 bytes`. */
+  exact: string;
+}
+
+export function formatBytes(bytes: number): FormattedSize {
+  const exact = `${groupDigits(bytes)} ${bytes === 1 ? 'byte' : 'bytes'}`;
+  let unit = 0;
+  let value = bytes;
+  while (value >= BYTES_PER_UNIT && unit < BINARY_UNITS.length - 1) {
+    value /= BYTES_PER_UNIT;
+    unit++;
+  }
+  if (unit === 0) return { text: `${bytes} B`, exact };
+  const digits = value >= 100 ? 0 : value >= 10 ? 1 : 2;
+  return { text: `${value.toFixed(digits)} ${BINARY_UNITS[unit]}`, exact };
+}
+
+/** A count for a table cell: grouped digits, or an em dash when unknown (never 0 for unknown). */
+export function formatCount(value: number | null): string {
+  return value === null ? '—' : groupDigits(value);
+}
+
+export interface FormattedDate {
+  /** `2024-05-01 12:34:56 UTC` */
+  text: string;
+  /** ISO 8601 for `<time datetime>` and JSON. */
+  iso: string;
+}
+
+export function formatDate(date: Date): FormattedDate | null {
+  if (Number.isNaN(date.getTime())) return null;
+  const iso = date.toISOString();
+  return { text: `${iso.slice(0, 10)} ${iso.slice(11, 19)} UTC`, iso };
+}
+
+export function formatDuration(ms: number): string {
+  if (ms < 1000) return `${Math.round(ms)} ms`;
+  return `${(ms / 1000).toFixed(ms < 10_000 ? 2 : 1)} s`;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Totals and magnet links
+
+export interface Totals {
+  seeders: number | null;
+  leechers: number | null;
+  completed: number | null;
+}
+
+/**
+ * The best figure any tracker reported for each count. Trackers share peers, so summing would
+ * count the same people several times; the largest single answer is the honest lower bound.
+ */
+export function totalsOf(stats: readonly TrackerStat[]): Totals {
+  const best = (pick: (s: TrackerStat) => number | null): number | null => {
+    let found: number | null = null;
+    for (const stat of stats) {
+      if (stat.status !== 'ok') continue;
+      const value = pick(stat);
+      if (value !== null && (found === null || value > found)) found = value;
+    }
+    return found;
+  };
+  return { seeders: best((s) => s.seeders), leechers: best((s) => s.leechers), completed: best((s) => s.completed) };
+}
+
+/** Every tracker URL of every tier, in order, once. */
+function allTrackers(torrent: Torrent): string[] {
+  return [...new Set(torrent.trackers.flat())];
+}
+
+/** A magnet link for the torrent (BEP 9; `btmh` for v2 per BEP 52), trackers in tier order. */
+export function magnetFor(torrent: Torrent): string | null {
+  const parts: string[] = [];
+  if (torrent.infoHashV1) parts.push(`xt=${MAGNET_BTIH_PREFIX}${torrent.infoHashV1}`);
+  if (torrent.infoHashV2) parts.push(`xt=${MAGNET_BTMH_PREFIX}${torrent.infoHashV2}`);
+  if (parts.length === 0) return null;
+  if (torrent.name) {
+    const name = displayText(torrent.name, MAX_MAGNET_NAME_CHARS).text;
+    parts.push(`dn=${encodeURIComponent(name)}`);
+  }
+  for (const tracker of allTrackers(torrent)) parts.push(`tr=${encodeURIComponent(tracker)}`);
+  return `magnet:?${parts.join('&')}`;
+}
+
+// ---------------------------------------------------------------------------------------------
+// JSON answer (the contract of issue #4, field for field)
+
+export interface JsonResult {
+  torrent: {
+    name: string | null;
+    infoHash: string | null;
+    infoHashV2: string | null;
+    totalSize: number | null;
+    pieceLength: number | null;
+    pieceCount: number | null;
+    private: boolean;
+    comment: string | null;
+    createdBy: string | null;
+    creationDate: string | null;
+    files: { path: string; size: number }[];
+    webSeeds: string[];
+    trackers: string[][];
+  };
+  trackers: {
+    announce: string;
+    scrape: string | null;
+    tier: number;
+    protocol: TrackerProtocol;
+    infoHash: string;
+    status: ScrapeStatus;
+    seeders: number | null;
+    leechers: number | null;
+    completed: number | null;
+    error: string | null;
+    warning: string | null;
+    ms: number;
+  }[];
+  totals: Totals;
+}
+
+export function jsonResult(torrent: Torrent, stats: readonly TrackerStat[]): JsonResult {
+  const creation = torrent.creationDate && !Number.isNaN(torrent.creationDate.getTime()) ? torrent.creationDate : null;
+  return {
+    torrent: {
+      name: torrent.name,
+      infoHash: torrent.infoHashV1,
+      infoHashV2: torrent.infoHashV2,
+      totalSize: torrent.totalSize,
+      pieceLength: torrent.pieceLength,
+      pieceCount: torrent.pieceCount,
+      private: torrent.private,
+      comment: torrent.comment,
+      createdBy: torrent.createdBy,
+      creationDate: creation ? creation.toISOString() : null,
+      files: torrent.files.map((f) => ({ path: f.path, size: f.size })),
+      webSeeds: [...torrent.webSeeds],
+      trackers: torrent.trackers.map((tier) => [...tier]),
+    },
+    trackers: stats.map((s) => ({
+      announce: s.announce,
+      scrape: s.scrape,
+      tier: s.tier,
+      protocol: s.protocol,
+      infoHash: s.infoHash,
+      status: s.status,
+      seeders: s.seeders,
+      leechers: s.leechers,
+      completed: s.completed,
+      error: s.error,
+      warning: s.warning,
+      ms: s.ms,
+    })),
+    totals: totalsOf(stats),
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Result page
+
+const STATUS_LABEL: Readonly<Record<ScrapeStatus, { label: string; help: string }>> = {
+  ok: { label: 'OK', help: 'The tracker answered.' },
+  error: { label: 'Error', help: 'The tracker answered with an error, or its answer could not be read.' },
+  timeout: { label: 'Timed out', help: 'No answer before the deadline.' },
+  unsupported: { label: 'No scrape', help: 'This tracker does not offer scrape (BEP 48), so it was not asked.' },
+  blocked: { label: 'Blocked', help: 'The tracker address is on a private or reserved network, so it was not contacted.' },
+  skipped: { label: 'Skipped', help: 'Too many trackers in one torrent; the rest were not asked.' },
+};
+
+const PROTOCOL_LABEL: Readonly<Record<TrackerProtocol, string>> = {
+  http: 'HTTP',
+  https: 'HTTPS',
+  udp: 'UDP',
+  ws: 'WS',
+  wss: 'WSS',
+  other: '—',
+};
+
+export interface CountView {
+  text: string;
+  /** False when the tracker gave no number (shown as a dash, never as 0). */
+  known: boolean;
+}
+
+function countView(value: number | null): CountView {
+  return { text: formatCount(value), known: value !== null };
+}
+
+export interface TrackerRowView {
+  tier: number;
+  url: DisplayText;
+  protocol: string;
+  swarm: 'v1' | 'v2';
+  status: ScrapeStatus;
+  statusLabel: string;
+  statusHelp: string;
+  seeders: CountView;
+  leechers: CountView;
+  completed: CountView;
+  time: string;
+  error: DisplayText | null;
+  warning: DisplayText | null;
+}
+
+export interface FactView {
+  label: string;
+  value: string;
+  /** Exact value on hover (e.g. bytes). */
+  detail: string | null;
+  /** ISO date for a `<time>` element. */
+  datetime: string | null;
+}
+
+export interface LinkView {
+  text: DisplayText;
+  href: string | null;
+}
+
+/** A piece of free text: plain, or a link when it is an http(s) URL. */
+export interface TextSegment {
+  text: string;
+  href: string | null;
+}
+
+export interface ResultView {
+  name: DisplayText | null;
+  /** Length of the full name in characters, grouped (shown when the name was shortened). */
+  nameLength: string;
+  sourceLabel: string;
+  versionLabel: string;
+  isPrivate: boolean;
+  infoHashV1: string | null;
+  infoHashV2: string | null;
+  magnet: string | null;
+  facts: FactView[];
+  comment: { segments: TextSegment[]; truncated: boolean } | null;
+  files: {
+    rows: { path: DisplayText; size: FormattedSize }[];
+    total: number;
+    totalText: string;
+    hidden: number;
+    hiddenText: string;
+    open: boolean;
+    paddingFiles: number;
+  };
+  webSeeds: { rows: LinkView[]; hidden: number };
+  trackers: {
+    rows: TrackerRowView[];
+    hybrid: boolean;
+    count: number;
+  };
+  totals: { seeders: string; leechers: string; completed: string; answered: number };
+  warnings: DisplayText[];
+  scrapedAt: FormattedDate;
+  /** A GET address that shows fresh numbers for this torrent, when one can be offered. */
+  permalink: string | null;
+  /** Why there is no permalink, when there is none. */
+  permalinkNote: string | null;
+  /** This page reloads itself this often (it was reached by its permalink); null: it does not. */
+  autoRefreshSeconds: number | null;
+}
+
+export interface ResultViewOptions {
+  /** When the scrape finished. */
+  scrapedAt: Date;
+  /** The page was reached by its permalink (GET) and reloads itself every this many ms; 0: never. */
+  autoRefreshMs: number;
+}
+
+/** Path of the GET form of the scrape route, and its query parameter. */
+export const PERMALINK_PATH = '/scrape';
+export const PERMALINK_PARAM = 'magnet';
+/**
+ * Longest permalink offered: the request line must fit a reverse proxy's header buffer (nginx's
+ * `large_client_header_buffers` default is 8 KiB).
+ */
+export const MAX_PERMALINK_CHARS = 6000;
+
+/**
+ * The permalink of a torrent: GET /scrape?magnet=<its magnet link>. Not offered for private
+ * torrents, whose tracker URLs carry the member's passkey: in an address it would end up in browser
+ * history and proxy logs.
+ */
+export function permalinkFor(torrent: Torrent): { href: string | null; note: string | null } {
+  if (torrent.private) {
+    return {
+      href: null,
+      note: 'No live link for a private torrent: it would put your tracker passkey in the address. Upload the file again to refresh.',
+    };
+  }
+  const magnet = magnetFor(torrent);
+  if (magnet === null) return { href: null, note: null };
+  const href = `${PERMALINK_PATH}?${PERMALINK_PARAM}=${encodeURIComponent(magnet)}`;
+  if (href.length > MAX_PERMALINK_CHARS) {
+    return { href: null, note: 'No live link: this torrent lists too many trackers to fit in an address.' };
+  }
+  return { href, note: null };
+}
+
+/** Shortest query value treated as a secret when a tracker echoes it back in a message. */
+const MIN_SECRET_CHARS = 4;
+
+/**
+ * The parts of an announce URL that `redactUrl` hides (query values, user info, passkey-like path
+ * segments), so they can be hidden too where a tracker quotes them back in an error message.
+ */
+export function secretsOf(announce: string): string[] {
+  const secrets = new Set<string>();
+  const cut = announce.search(/[?#]/);
+  const beforeQuery = cut === -1 ? announce : announce.slice(0, cut);
+  if (cut !== -1) {
+    for (const pair of announce.slice(cut + 1).split(/[&;#]/)) {
+      const value = pair.slice(pair.indexOf('=') + 1);
+      if (value.length >= MIN_SECRET_CHARS) secrets.add(value);
+    }
+  }
+  const scheme = /^[a-z][a-z0-9+.-]*:\/\//i.exec(beforeQuery);
+  const rest = scheme ? beforeQuery.slice(scheme[0].length) : beforeQuery;
+  const slash = rest.indexOf('/');
+  const authority = slash === -1 ? rest : rest.slice(0, slash);
+  const at = authority.lastIndexOf('@');
+  if (at > 0) secrets.add(authority.slice(0, at));
+  const path = slash === -1 ? '' : rest.slice(slash);
+  const redactedPath = redactUrl(`http://h${path}`).slice('http://h'.length).replace(/\?.*$/, '');
+  const original = path.split('/');
+  redactedPath.split('/').forEach((segment, i) => {
+    const was = original[i];
+    if (segment === REDACTED && was) secrets.add(was);
+  });
+  return [...secrets].sort((a, b) => b.length - a.length);
+}
+
+/** A tracker's message with our own passkeys (and any full URL's secrets) taken out. */
+export function redactMessage(text: string, secrets: readonly string[]): string {
+  let out = redactUrlsIn(text);
+  for (const secret of secrets) out = out.split(secret).join(REDACTED);
+  return out;
+}
+
+function trackerRow(stat: TrackerStat): TrackerRowView {
+  const status = STATUS_LABEL[stat.status];
+  const secrets = stat.error === null && stat.warning === null ? [] : secretsOf(stat.announce);
+  const time = stat.cached ? 'cached' : stat.ms > 0 ? formatDuration(stat.ms) : '—';
+  return {
+    tier: stat.tier + 1,
+    // Passkeys stay out of the visible page (screenshots get shared); the JSON answer has the URL.
+    url: displayText(redactUrl(stat.announce), MAX_URL_CHARS),
+    protocol: PROTOCOL_LABEL[stat.protocol],
+    swarm: stat.hashKind,
+    status: stat.status,
+    statusLabel: status.label,
+    statusHelp: status.help,
+    seeders: countView(stat.seeders),
+    leechers: countView(stat.leechers),
+    completed: countView(stat.completed),
+    time,
+    error: stat.error === null ? null : displayText(redactMessage(stat.error, secrets), MAX_MESSAGE_CHARS),
+    warning: stat.warning === null ? null : displayText(redactMessage(stat.warning, secrets), MAX_MESSAGE_CHARS),
+  };
+}
+
+function linkOf(value: string, maxChars: number): LinkView {
+  return { text: displayText(value, maxChars), href: safeHref(value.trim()) };
+}
+
+const SOURCE_LABEL: Readonly<Record<Torrent['source'], string>> = {
+  file: 'From a .torrent file',
+  magnet: 'From a magnet link',
+  hash: 'From an info-hash',
+};
+
+const VERSION_LABEL: Readonly<Record<Torrent['version'], string>> = {
+  v1: 'v1',
+  v2: 'v2 (BEP 52)',
+  hybrid: 'hybrid v1 + v2 (BEP 52)',
+};
+
+function fact(label: string, value: string, detail: string | null = null, datetime: string | null = null): FactView {
+  return { label, value, detail, datetime };
+}
+
+export function resultView(torrent: Torrent, stats: readonly TrackerStat[], options: ResultViewOptions): ResultView {
+  const facts: FactView[] = [];
+  if (torrent.totalSize !== null) {
+    const size = formatBytes(torrent.totalSize);
+    facts.push(fact('Size', size.text, size.exact));
+  }
+  if (torrent.pieceLength !== null && torrent.pieceCount !== null) {
+    const pieceSize = formatBytes(torrent.pieceLength);
+    facts.push(
+      fact('Pieces', `${formatCount(torrent.pieceCount)} × ${pieceSize.text}`, `${pieceSize.exact} per piece`),
+    );
+  }
+  if (torrent.hasMetadata) facts.push(fact('Private', torrent.private ? 'Yes (BEP 27)' : 'No'));
+  facts.push(fact('Format', VERSION_LABEL[torrent.version]));
+  if (torrent.createdBy !== null) facts.push(fact('Created by', displayText(torrent.createdBy, MAX_CREATED_BY_CHARS).text));
+  const created = torrent.creationDate ? formatDate(torrent.creationDate) : null;
+  if (created) facts.push(fact('Created on', created.text, null, created.iso));
+
+  const listedFiles = torrent.files.slice(0, MAX_LISTED_FILES);
+  const totals = totalsOf(stats);
+  const trackerCount = torrent.trackers.reduce((n, tier) => n + tier.length, 0);
+  const permalink = permalinkFor(torrent);
+  const shownName = torrent.name === null ? null : displayText(torrent.name, MAX_NAME_CHARS);
+
+  return {
+    name: shownName,
+    nameLength: groupDigits(shownName?.length ?? 0),
+    sourceLabel: SOURCE_LABEL[torrent.source],
+    versionLabel: VERSION_LABEL[torrent.version],
+    isPrivate: torrent.private,
+    infoHashV1: torrent.infoHashV1,
+    infoHashV2: torrent.infoHashV2,
+    magnet: magnetFor(torrent),
+    facts,
+    comment: torrent.comment === null ? null : commentView(torrent.comment),
+    files: {
+      rows: listedFiles.map((f) => ({ path: displayText(f.path, MAX_PATH_CHARS), size: formatBytes(f.size) })),
+      total: torrent.files.length,
+      totalText: groupDigits(torrent.files.length),
+      hidden: torrent.files.length - listedFiles.length,
+      hiddenText: groupDigits(torrent.files.length - listedFiles.length),
+      open: torrent.files.length <= FILES_OPEN_UP_TO,
+      paddingFiles: torrent.paddingFiles,
+    },
+    webSeeds: {
+      rows: torrent.webSeeds.slice(0, MAX_LISTED_WEB_SEEDS).map((u) => linkOf(u, MAX_URL_CHARS)),
+      hidden: Math.max(0, torrent.webSeeds.length - MAX_LISTED_WEB_SEEDS),
+    },
+    trackers: {
+      rows: stats.map(trackerRow),
+      hybrid: stats.some((s) => s.hashKind === 'v2') && stats.some((s) => s.hashKind === 'v1'),
+      count: trackerCount,
+    },
+    totals: {
+      seeders: formatCount(totals.seeders),
+      leechers: formatCount(totals.leechers),
+      completed: formatCount(totals.completed),
+      answered: stats.filter((s) => s.status === 'ok').length,
+    },
+    warnings: torrent.warnings.slice(0, MAX_LISTED_WARNINGS).map((w) => displayText(w.message, MAX_MESSAGE_CHARS)),
+    scrapedAt: formatDate(options.scrapedAt) ?? { text: '', iso: '' },
+    permalink: permalink.href,
+    permalinkNote: permalink.note,
+    autoRefreshSeconds:
+      options.autoRefreshMs > 0 && permalink.href !== null && trackerCount > 0 ? Math.round(options.autoRefreshMs / 1000) : null,
+  };
+}
+
+/** Candidate URLs in free text; each still has to pass `safeHref` to become a link. */
+const URL_IN_TEXT = /https?:\/\/[^\s<>"'`]+/gi;
+/** Punctuation that ends a sentence rather than the URL before it. */
+const TRAILING_PUNCTUATION = /[.,;:!?)\]}>»”’]+$/;
+
+/** Split already-defused text into plain runs and http(s) links. */
+export function linkify(text: string): TextSegment[] {
+  const segments: TextSegment[] = [];
+  let last = 0;
+  for (const match of text.matchAll(URL_IN_TEXT)) {
+    const start = match.index;
+    const candidate = match[0].replace(TRAILING_PUNCTUATION, '');
+    const href = safeHref(candidate);
+    if (href === null) continue;
+    if (start > last) segments.push({ text: text.slice(last, start), href: null });
+    segments.push({ text: candidate, href });
+    last = start + candidate.length;
+  }
+  if (last < text.length) segments.push({ text: text.slice(last), href: null });
+  return segments;
+}
+
+function commentView(comment: string): { segments: TextSegment[]; truncated: boolean } {
+  const shown = displayText(comment, MAX_COMMENT_CHARS, { multiline: true });
+  return { segments: linkify(shown.text), truncated: shown.truncated };
+}

@@ -1,0 +1,530 @@
+import request from 'supertest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { encode } from '../../src/bencode/index.js';
+import { announcePeers, type BtTracker, startBtTracker } from '../support/trackers.js';
+import { uploadLimits } from '../../src/web/upload.js';
+import { buildApp, makeTorrent, PNG_BYTES, type TestTorrent, ZIP_BYTES } from './support.js';
+
+/**
+ * Every route and every bad input of issue #4, through the real app (real torrent parser, real
+ * scraper) against a real bittorrent-tracker on loopback.
+ */
+
+const JSON_ACCEPT = 'application/json';
+const SWARM = { seeders: 3, leechers: 2, completed: 0 };
+/** bittorrent-tracker reports its current seeders as `downloaded` (see test/support/trackers.ts). */
+const EXPECTED = { seeders: 3, leechers: 2, completed: 3 };
+
+let tracker: BtTracker;
+let torrent: TestTorrent;
+const { app } = buildApp();
+
+beforeAll(async () => {
+  tracker = await startBtTracker();
+  torrent = makeTorrent({
+    name: 'Ubuntu test image.iso',
+    announceList: [[tracker.httpAnnounce], [tracker.udpAnnounce, 'http://127.0.0.1:9/no-scrape-here']],
+    comment: 'made for the web tests',
+    createdBy: 'trackerscope tests',
+    creationDate: 1_700_000_000,
+    urlList: ['https://example.org/seed/'],
+  });
+  await announcePeers(tracker.httpAnnounce, torrent.infoHashBytes, SWARM);
+});
+
+afterAll(async () => {
+  await tracker?.stop();
+});
+
+function upload(bytes: Uint8Array, filename = 'file.torrent', accept = 'text/html') {
+  return request(app).post('/scrape').set('Accept', accept).attach('torrent', Buffer.from(bytes), filename);
+}
+
+describe('GET /', () => {
+  it('serves the upload form that works without JavaScript', async () => {
+    const res = await request(app).get('/').expect(200).expect('Content-Type', /text\/html/);
+    expect(res.text).toMatch(/<form[^>]+method="post"[^>]+action="\/scrape"[^>]+enctype="multipart\/form-data"/);
+    expect(res.text).toMatch(/<input type="file"[^>]+name="torrent"[^>]+accept="\.torrent/);
+    expect(res.text).toMatch(/<input[^>]+name="magnet"/);
+    expect(res.text).toContain('<button class="button primary" type="submit">');
+    expect(res.text).toContain('drop it anywhere on this page');
+    expect(res.text).toContain('10.0 MiB');
+    // Says what the server will not contact, but only when that is true.
+    expect(res.text).not.toContain('never contacted');
+    const secure = await request(buildApp({ allowPrivateTrackers: false }).app).get('/').expect(200);
+    expect(secure.text).toContain('Trackers on private or local networks are never contacted.');
+  });
+
+  it('has no inline script, inline style or event-handler attribute (CSP forbids them)', async () => {
+    const res = await request(app).get('/').expect(200);
+    expect(res.text).toMatch(/<script src="\/static\/app\.js" defer><\/script>/);
+    expect(res.text).not.toMatch(/<script(?![^>]*\ssrc=)[^>]*>/);
+    expect(res.text).not.toMatch(/\sstyle="/);
+    expect(res.text).not.toMatch(/\son[a-z]+="/);
+  });
+
+  it('serves the stylesheet, the script and the icon from public/', async () => {
+    await request(app).get('/static/style.css').expect(200).expect('Content-Type', /text\/css/);
+    await request(app).get('/static/app.js').expect(200).expect('Content-Type', /javascript/);
+    await request(app).get('/static/favicon.svg').expect(200).expect('Content-Type', /image\/svg\+xml/);
+  });
+});
+
+describe('GET /healthz', () => {
+  it('answers ok, uncached', async () => {
+    const res = await request(app).get('/healthz').expect(200);
+    expect(res.body).toEqual({ status: 'ok' });
+    expect(res.headers['cache-control']).toBe('no-store');
+  });
+});
+
+describe('unknown addresses', () => {
+  it('404 as a page and as JSON', async () => {
+    const page = await request(app).get('/nope').expect(404);
+    expect(page.text).toContain('There is no page at this address');
+    const json = await request(app).get('/nope').set('Accept', JSON_ACCEPT).expect(404);
+    expect(json.body).toEqual({ error: { code: 'NOT_FOUND', message: expect.stringContaining('no page') } });
+  });
+});
+
+describe('POST /scrape with a .torrent file', () => {
+  it('renders the result page with the tracker table and totals', async () => {
+    const res = await upload(torrent.bytes).expect(200).expect('Content-Type', /text\/html/);
+    const html = res.text;
+    expect(html).toContain('Ubuntu test image.iso');
+    expect(html).toContain(torrent.infoHash);
+    expect(html).toContain(`href="magnet:?xt=urn:btih:${torrent.infoHash}`);
+    expect(html).toContain('made for the web tests');
+    expect(html).toContain('trackerscope tests');
+    expect(html).toContain('2023-11-14 22:13:20 UTC');
+    expect(html).toContain('href="https://example.org/seed/"');
+    expect(html).toContain('Trackers overlap');
+    expect(html).toContain('not added up');
+
+    const rows = [...html.matchAll(/<tr class="row-([a-z]+)">([\s\S]*?)<\/tr>/g)];
+    expect(rows).toHaveLength(3);
+    const cells = (row: string) => [...row.matchAll(/<td class="num count-cell[^"]*"[^>]*>([^<]*)<\/td>/g)].map((m) => m[1]);
+    const [http, udp, unsupported] = rows;
+    expect(http?.[1]).toBe('ok');
+    expect(http?.[2]).toContain('HTTP');
+    expect(cells(http?.[2] ?? '')).toEqual(['3', '2', '3']);
+    expect(udp?.[1]).toBe('ok');
+    expect(udp?.[2]).toContain('UDP');
+    expect(cells(udp?.[2] ?? '')).toEqual(['3', '2', '3']);
+    expect(unsupported?.[1]).toBe('unsupported');
+    expect(unsupported?.[2]).toContain('No scrape');
+    expect(cells(unsupported?.[2] ?? '')).toEqual(['—', '—', '—']);
+
+    expect(html).toMatch(/id="total-seeders">3</);
+    expect(html).toMatch(/id="total-leechers">2</);
+    expect(html).toMatch(/id="total-completed">3</);
+    expect(res.headers['cache-control']).toBe('no-store');
+  });
+
+  it('answers the JSON contract exactly with Accept: application/json', async () => {
+    const res = await upload(torrent.bytes, 'file.torrent', JSON_ACCEPT).expect(200).expect('Content-Type', /json/);
+    const body = res.body as Record<string, unknown>;
+    expect(Object.keys(body).sort()).toEqual(['torrent', 'totals', 'trackers']);
+    expect(body.torrent).toEqual({
+      name: 'Ubuntu test image.iso',
+      infoHash: torrent.infoHash,
+      infoHashV2: null,
+      totalSize: 520,
+      pieceLength: 16384,
+      pieceCount: 1,
+      private: false,
+      comment: 'made for the web tests',
+      createdBy: 'trackerscope tests',
+      creationDate: '2023-11-14T22:13:20.000Z',
+      files: [{ path: 'Ubuntu test image.iso', size: 520 }],
+      webSeeds: ['https://example.org/seed/'],
+      trackers: [[tracker.httpAnnounce], [tracker.udpAnnounce, 'http://127.0.0.1:9/no-scrape-here']],
+    });
+    const rows = body.trackers as Record<string, unknown>[];
+    expect(rows).toHaveLength(3);
+    for (const row of rows) {
+      expect(Object.keys(row).sort()).toEqual(
+        ['announce', 'completed', 'error', 'infoHash', 'leechers', 'ms', 'protocol', 'scrape', 'seeders', 'status', 'tier', 'warning'].sort(),
+      );
+    }
+    expect(rows[0]).toMatchObject({
+      announce: tracker.httpAnnounce,
+      scrape: tracker.httpAnnounce.replace('/announce', '/scrape'),
+      tier: 0,
+      protocol: 'http',
+      infoHash: torrent.infoHash,
+      status: 'ok',
+      ...EXPECTED,
+      error: null,
+    });
+    expect(rows[1]).toMatchObject({ announce: tracker.udpAnnounce, tier: 1, protocol: 'udp', status: 'ok', ...EXPECTED });
+    // Unknown numbers are null, never 0.
+    expect(rows[2]).toMatchObject({
+      announce: 'http://127.0.0.1:9/no-scrape-here',
+      scrape: null,
+      tier: 1,
+      status: 'unsupported',
+      seeders: null,
+      leechers: null,
+      completed: null,
+    });
+    expect(body.totals).toEqual(EXPECTED);
+  });
+
+  it('gives two rows per tracker for a hybrid torrent, one per swarm', async () => {
+    const hybrid = makeTorrent({ name: 'hybrid.bin', hybrid: true, announce: tracker.httpAnnounce });
+    await announcePeers(tracker.httpAnnounce, hybrid.infoHashBytes, { seeders: 1, leechers: 4, completed: 0 });
+    await announcePeers(tracker.httpAnnounce, hybrid.infoHashV2TrackerBytes!, { seeders: 5, leechers: 1, completed: 0 });
+    const res = await upload(hybrid.bytes, 'hybrid.torrent', JSON_ACCEPT).expect(200);
+    expect(res.body.torrent.infoHash).toBe(hybrid.infoHash);
+    expect(res.body.torrent.infoHashV2).toBe(hybrid.infoHashV2);
+    const rows = res.body.trackers as { infoHash: string; seeders: number; leechers: number; announce: string }[];
+    expect(rows).toHaveLength(2);
+    const v1 = rows.find((r) => r.infoHash === hybrid.infoHash);
+    const v2 = rows.find((r) => r.infoHash === hybrid.infoHashV2!.slice(0, 40));
+    expect(v1).toMatchObject({ announce: tracker.httpAnnounce, seeders: 1, leechers: 4 });
+    expect(v2).toMatchObject({ announce: tracker.httpAnnounce, seeders: 5, leechers: 1 });
+    // Best of the two swarms per count, not their sum.
+    expect(res.body.totals).toEqual({ seeders: 5, leechers: 4, completed: 5 });
+
+    const page = await upload(hybrid.bytes, 'hybrid.torrent').expect(200);
+    expect(page.text).toContain('hybrid torrent');
+    expect(page.text).toContain('<th scope="col">Swarm</th>');
+    expect(page.text.match(/<td class="swarm" data-label="Swarm">v[12]<\/td>/g)).toEqual([
+      expect.stringContaining('v1'),
+      expect.stringContaining('v2'),
+    ]);
+  });
+
+  it('lists the files of a multi-file torrent, collapsed when long', async () => {
+    const files = Array.from({ length: 30 }, (_, i) => ({ path: ['dir', `part-${i}.bin`], length: 1000 + i }));
+    const many = makeTorrent({ name: 'album', files, announce: tracker.httpAnnounce });
+    const res = await upload(many.bytes).expect(200);
+    expect(res.text).toContain('<details>');
+    expect(res.text).toContain('album/dir/part-29.bin');
+    expect(res.text).toContain('1,029 bytes');
+    const json = await upload(many.bytes, 'a.torrent', JSON_ACCEPT).expect(200);
+    expect(json.body.torrent.files).toHaveLength(30);
+    expect(json.body.torrent.totalSize).toBe(files.reduce((n, f) => n + f.length, 0));
+  });
+
+  it('says so when a torrent has no trackers at all', async () => {
+    const dhtOnly = makeTorrent({ name: 'dht-only' });
+    const res = await upload(dhtOnly.bytes).expect(200);
+    expect(res.text).toContain('lists no trackers');
+    const json = await upload(dhtOnly.bytes, 'a.torrent', JSON_ACCEPT).expect(200);
+    expect(json.body.trackers).toEqual([]);
+    expect(json.body.totals).toEqual({ seeders: null, leechers: null, completed: null });
+  });
+});
+
+describe('magnet links and info-hashes', () => {
+  it('POST /scrape with the magnet field scrapes the tr= trackers', async () => {
+    const magnet = `magnet:?xt=urn:btih:${torrent.infoHash}&dn=From%20magnet&tr=${encodeURIComponent(tracker.httpAnnounce)}`;
+    const res = await request(app).post('/scrape').set('Accept', JSON_ACCEPT).field('magnet', magnet).expect(200);
+    expect(res.body.torrent).toMatchObject({ name: 'From magnet', infoHash: torrent.infoHash, totalSize: null, pieceCount: null });
+    expect(res.body.trackers).toHaveLength(1);
+    expect(res.body.trackers[0]).toMatchObject({ status: 'ok', ...EXPECTED });
+
+    const page = await request(app).post('/scrape').field('magnet', magnet).expect(200);
+    expect(page.text).toContain('From a magnet link');
+    // A POST result links to its permalink, which keeps itself fresh.
+    expect(page.text).toContain(`href="/scrape?magnet=${encodeURIComponent(`magnet:?xt=urn:btih:${torrent.infoHash}`)}`);
+  });
+
+  it('GET /scrape?magnet= is a permalink page that refreshes itself', async () => {
+    const magnet = `magnet:?xt=urn:btih:${torrent.infoHash}&tr=${encodeURIComponent(tracker.udpAnnounce)}`;
+    const res = await request(app).get('/scrape').query({ magnet }).expect(200);
+    expect(res.text).toContain('<noscript><meta http-equiv="refresh" content="60"></noscript>');
+    expect(res.text).toContain('data-refresh-seconds="60"');
+    expect(res.text).toMatch(/id="total-seeders">3</);
+    const json = await request(app).get('/scrape').query({ magnet }).set('Accept', JSON_ACCEPT).expect(200);
+    expect(json.body.trackers[0]).toMatchObject({ protocol: 'udp', status: 'ok', ...EXPECTED });
+  });
+
+  it('a bare info-hash has no trackers to ask, and the page says so', async () => {
+    const res = await request(app).post('/scrape').field('magnet', torrent.infoHash.toUpperCase()).expect(200);
+    expect(res.text).toContain('From an info-hash');
+    expect(res.text).toContain('lists no trackers');
+  });
+
+  it('GET /scrape without a magnet is a 400 with directions', async () => {
+    const res = await request(app).get('/scrape').set('Accept', JSON_ACCEPT).expect(400);
+    expect(res.body.error.code).toBe('QUERY_INVALID');
+    const repeated = await request(app).get('/scrape?magnet=a&magnet=b').set('Accept', JSON_ACCEPT).expect(400);
+    expect(repeated.body.error.code).toBe('QUERY_INVALID');
+  });
+
+  it('a bad magnet link is a 400 naming the problem', async () => {
+    const res = await request(app).post('/scrape').set('Accept', JSON_ACCEPT).field('magnet', 'magnet:?xt=urn:btih:xyz').expect(400);
+    expect(res.body.error.code).toBe('MAGNET_BAD_HASH');
+    expect(res.body.error.message).toContain('not a magnet link or info-hash we can read');
+    const page = await request(app).post('/scrape').field('magnet', 'hello world').expect(400);
+    expect(page.text).toContain('expected a magnet link or an info-hash');
+  });
+});
+
+describe('upload limits', () => {
+  it('sets every multer/busboy limit, none left at its Infinity default', () => {
+    const limits = uploadLimits(10 * 1024 * 1024, 16 * 1024);
+    expect(Object.keys(limits).sort()).toEqual(
+      ['fieldArrayIndexLimit', 'fieldNameSize', 'fieldNestingDepth', 'fieldSize', 'fields', 'fileSize', 'files', 'headerPairs', 'parts'].sort(),
+    );
+    for (const value of Object.values(limits)) expect(Number.isSafeInteger(value)).toBe(true);
+    expect(limits).toMatchObject({ fileSize: 10 * 1024 * 1024, fieldSize: 16 * 1024, files: 1 });
+  });
+});
+
+describe('bad uploads', () => {
+  async function expectProblem(
+    send: (accept: string) => request.Test,
+    status: number,
+    code: string,
+    message: string | RegExp,
+  ): Promise<void> {
+    const json = await send(JSON_ACCEPT).expect(status);
+    expect(json.body.error.code).toBe(code);
+    if (typeof message === 'string') expect(json.body.error.message).toContain(message);
+    else expect(json.body.error.message).toMatch(message);
+    expect(Object.keys(json.body)).toEqual(['error']);
+    expect(Object.keys(json.body.error).sort()).toEqual(['code', 'message']);
+    const page = await send('text/html').expect(status).expect('Content-Type', /text\/html/);
+    expect(page.text).toContain(`Error ${status}`);
+    const escaped = (typeof message === 'string' ? message : '').replaceAll('"', '&#34;').replaceAll("'", '&#39;');
+    if (escaped) expect(page.text).toContain(escaped);
+    // No stack traces, no file paths.
+    expect(page.text).not.toMatch(/\bat [\w.]+ \(|node_modules|\.ts:\d+/);
+    expect(json.text).not.toMatch(/\bat [\w.]+ \(|node_modules|\.ts:\d+/);
+  }
+
+  it('a file over MAX_UPLOAD_BYTES is a 413 with a readable page', async () => {
+    const small = buildApp({ maxUploadBytes: 2048 }).app;
+    const big = Buffer.concat([torrent.bytes, Buffer.alloc(4096, 0x61)]);
+    await expectProblem(
+      (accept) => request(small).post('/scrape').set('Accept', accept).attach('torrent', big, 'big.torrent'),
+      413,
+      'UPLOAD_TOO_LARGE',
+      'larger than the 2.00 KiB limit',
+    );
+  });
+
+  it('two files is a 400', async () => {
+    await expectProblem(
+      (accept) =>
+        request(app)
+          .post('/scrape')
+          .set('Accept', accept)
+          .attach('torrent', torrent.bytes, 'a.torrent')
+          .attach('torrent', torrent.bytes, 'b.torrent'),
+      400,
+      'UPLOAD_TOO_MANY_FILES',
+      'exactly one .torrent file',
+    );
+  });
+
+  it('a file in another field is a 400', async () => {
+    await expectProblem(
+      (accept) => request(app).post('/scrape').set('Accept', accept).attach('file', torrent.bytes, 'a.torrent'),
+      400,
+      'UPLOAD_WRONG_FIELD',
+      'field named "torrent"',
+    );
+  });
+
+  it('text in the torrent field is a 400 that points to the magnet field', async () => {
+    await expectProblem(
+      (accept) => request(app).post('/scrape').set('Accept', accept).field('torrent', torrent.infoHash),
+      400,
+      'UPLOAD_WRONG_FIELD',
+      'must carry a file upload, not text',
+    );
+  });
+
+  it('no file and no magnet is a 400', async () => {
+    await expectProblem(
+      (accept) => request(app).post('/scrape').set('Accept', accept).field('other', 'x'),
+      400,
+      'UPLOAD_NO_INPUT',
+      'No torrent was sent',
+    );
+    // What a browser sends when nothing was chosen: an empty file part and an empty text field.
+    await expectProblem(
+      (accept) =>
+        request(app)
+          .post('/scrape')
+          .set('Accept', accept)
+          .attach('torrent', Buffer.alloc(0), { filename: '', contentType: 'application/octet-stream' })
+          .field('magnet', ''),
+      400,
+      'UPLOAD_NO_INPUT',
+      'No torrent was sent',
+    );
+  });
+
+  it('a zero-byte file is a 400', async () => {
+    await expectProblem(
+      (accept) => request(app).post('/scrape').set('Accept', accept).attach('torrent', Buffer.alloc(0), 'empty.torrent'),
+      400,
+      'UPLOAD_EMPTY',
+      'The file is empty',
+    );
+  });
+
+  it('a file and a magnet together is a 400', async () => {
+    await expectProblem(
+      (accept) =>
+        request(app)
+          .post('/scrape')
+          .set('Accept', accept)
+          .attach('torrent', torrent.bytes, 'a.torrent')
+          .field('magnet', torrent.infoHash),
+      400,
+      'UPLOAD_BOTH_INPUTS',
+      'not both',
+    );
+  });
+
+  it.each([
+    ['application/json', '{"torrent":"x"}'],
+    ['application/x-www-form-urlencoded', 'magnet=abc'],
+    ['text/plain', 'hello'],
+  ])('a %s body is a 415', async (type, body) => {
+    await expectProblem(
+      (accept) => request(app).post('/scrape').set('Accept', accept).set('Content-Type', type).send(body),
+      415,
+      'UPLOAD_NOT_MULTIPART',
+      'multipart/form-data',
+    );
+  });
+
+  it('a body without Content-Type is a 415', async () => {
+    await expectProblem((accept) => request(app).post('/scrape').set('Accept', accept), 415, 'UPLOAD_NOT_MULTIPART', 'multipart/form-data');
+  });
+
+  it('multipart without a boundary is a 400, not a 500 (busboy: "Boundary not found")', async () => {
+    await expectProblem(
+      (accept) => request(app).post('/scrape').set('Accept', accept).set('Content-Type', 'multipart/form-data').send('--x\r\n'),
+      400,
+      'UPLOAD_MALFORMED',
+      'Boundary not found',
+    );
+  });
+
+  it('a multipart body cut short is a 400, not a 500 (busboy: "Unexpected end of form")', async () => {
+    const body = [
+      '--BOUNDARY',
+      'Content-Disposition: form-data; name="torrent"; filename="a.torrent"',
+      'Content-Type: application/x-bittorrent',
+      '',
+      'd8:announce',
+    ].join('\r\n');
+    await expectProblem(
+      (accept) =>
+        request(app).post('/scrape').set('Accept', accept).set('Content-Type', 'multipart/form-data; boundary=BOUNDARY').send(body),
+      400,
+      'UPLOAD_MALFORMED',
+      'Unexpected end of form',
+    );
+  });
+
+  it('a malformed part header is a 400', async () => {
+    const body = ['--B', 'this is not a header', '', 'x', '--B--', ''].join('\r\n');
+    await expectProblem(
+      (accept) => request(app).post('/scrape').set('Accept', accept).set('Content-Type', 'multipart/form-data; boundary=B').send(body),
+      400,
+      'UPLOAD_MALFORMED',
+      'malformed',
+    );
+  });
+
+  it('a PNG renamed .torrent is a 415 "this is not a torrent file", decided by content', async () => {
+    await expectProblem(
+      (accept) =>
+        request(app)
+          .post('/scrape')
+          .set('Accept', accept)
+          .attach('torrent', PNG_BYTES, { filename: 'holiday.torrent', contentType: 'application/x-bittorrent' }),
+      415,
+      'NOT_A_TORRENT',
+      'This is not a torrent file: its content looks like a PNG image (the file was named "holiday.torrent", sent as application/x-bittorrent)',
+    );
+  });
+
+  it('a zip renamed .torrent is a 415', async () => {
+    await expectProblem(
+      (accept) => request(app).post('/scrape').set('Accept', accept).attach('torrent', ZIP_BYTES, 'archive.torrent'),
+      415,
+      'NOT_A_TORRENT',
+      'looks like a ZIP archive',
+    );
+  });
+
+  it('a real torrent with a .png name is still read as a torrent (the name is only a hint)', async () => {
+    const res = await request(app)
+      .post('/scrape')
+      .set('Accept', JSON_ACCEPT)
+      .attach('torrent', torrent.bytes, { filename: 'picture.png', contentType: 'image/png' })
+      .expect(200);
+    expect(res.body.torrent.infoHash).toBe(torrent.infoHash);
+  });
+
+  it('a truncated torrent is a 422 with the decoder reason and byte offset', async () => {
+    const cut = torrent.bytes.subarray(0, 120);
+    await expectProblem(
+      (accept) => upload(cut, 'cut.torrent', accept),
+      422,
+      'TORRENT_NOT_BENCODE',
+      /^This is not a torrent file: .+ at byte \d+\.$/,
+    );
+    const json = await upload(cut, 'cut.torrent', JSON_ACCEPT);
+    expect(json.body.error.message).not.toMatch(/not a torrent file.*not a torrent file/i);
+  });
+
+  it('bencode that is not a torrent is a 422 naming what is missing', async () => {
+    await expectProblem(
+      (accept) => upload(encode({ announce: 'http://x/announce' }), 'x.torrent', accept),
+      422,
+      'TORRENT_NO_INFO',
+      "This is not a torrent file: the torrent has no 'info' dictionary",
+    );
+  });
+
+  it('a magnet longer than the field limit is a 413', async () => {
+    const long = `magnet:?xt=urn:btih:${torrent.infoHash}&tr=${'x'.repeat(70 * 1024)}`;
+    await expectProblem(
+      (accept) => request(app).post('/scrape').set('Accept', accept).field('magnet', long),
+      413,
+      'UPLOAD_FIELD_TOO_LONG',
+      'magnet link is longer than',
+    );
+  });
+
+  it('too many fields, nested names and over-long names are 400s', async () => {
+    await expectProblem(
+      (accept) => {
+        let req = request(app).post('/scrape').set('Accept', accept);
+        for (let i = 0; i < 10; i++) req = req.field(`f${i}`, 'x');
+        return req;
+      },
+      400,
+      'UPLOAD_FORM_LIMIT',
+      'fields than this page sends',
+    );
+    await expectProblem(
+      (accept) => request(app).post('/scrape').set('Accept', accept).field('magnet[a]', 'x'),
+      400,
+      'UPLOAD_FORM_LIMIT',
+      'nesting too deep',
+    );
+    await expectProblem(
+      (accept) => request(app).post('/scrape').set('Accept', accept).field('m'.repeat(200), 'x'),
+      400,
+      'UPLOAD_FORM_LIMIT',
+      'field name too long',
+    );
+  });
+
+  it('the server is still healthy after all of that', async () => {
+    await request(app).get('/healthz').expect(200);
+  });
+});
