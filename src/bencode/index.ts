@@ -22,4 +22,5 @@ export {
   decodeView,
   MAX_INTEGER_DIGITS,
   MAX_WARNINGS,
+  withTokenTable,
 } from './view.js';

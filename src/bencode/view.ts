@@ -317,16 +317,17 @@ export function decodeView(bytes: Uint8Array, options: DecodeOptions = {}): Benc
   // Every token takes at least two bytes of input, so len/2 + 1 slots always suffice. The table
   // starts from a guess for typical torrents and doubles up to that bound.
   const mostTokens = Math.min(Math.floor(len / 2) + 1, maxTokens);
-  let capacity = Math.min(Math.floor(len / INITIAL_BYTES_PER_TOKEN) + 16, INITIAL_TOKENS_MAX, mostTokens);
-  let t = new Int32Array(capacity * STRIDE);
+  let capacity: number;
+  let t: Int32Array;
+  const lent = lendTable();
+  if (lent !== null) {
+    t = lent;
+    capacity = Math.min(t.length / STRIDE, mostTokens);
+  } else {
+    capacity = Math.min(Math.floor(len / INITIAL_BYTES_PER_TOKEN) + 16, INITIAL_TOKENS_MAX, mostTokens);
+    t = new Int32Array(capacity * STRIDE);
+  }
   let n = 0;
-  const grow = (at: number) => {
-    if (capacity >= mostTokens) throw tokenLimit(maxTokens, at);
-    capacity = Math.min(capacity * 2, mostTokens);
-    const bigger = new Int32Array(capacity * STRIDE);
-    bigger.set(t);
-    t = bigger;
-  };
   // Indexing a plain Uint8Array is a little faster than a Buffer subclass in this hot loop.
   const u8 = new Uint8Array(buf.buffer, buf.byteOffset, len);
 
@@ -365,7 +366,10 @@ export function decodeView(bytes: Uint8Array, options: DecodeOptions = {}): Benc
       const keyAt = pos;
       const end = readLength(u8, pos);
       const dataStart = lastDataStart;
-      if (n >= capacity) grow(keyAt);
+      if (n >= capacity) {
+        t = grownTable(t, mostTokens, maxTokens, keyAt);
+        capacity = t.length / STRIDE;
+      }
       const o = n++ * STRIDE;
       t[o] = T_BYTES;
       t[o + F_START] = keyAt;
@@ -394,7 +398,10 @@ export function decodeView(bytes: Uint8Array, options: DecodeOptions = {}): Benc
       continue;
     } else if (c === CH_I) {
       const end = readIntegerEnd(u8, pos);
-      if (n >= capacity) grow(pos);
+      if (n >= capacity) {
+        t = grownTable(t, mostTokens, maxTokens, pos);
+        capacity = t.length / STRIDE;
+      }
       const o = n++ * STRIDE;
       t[o] = T_INT;
       t[o + F_START] = pos;
@@ -402,7 +409,10 @@ export function decodeView(bytes: Uint8Array, options: DecodeOptions = {}): Benc
       pos = end;
     } else if (c >= CH_0 && c <= CH_9) {
       const end = readLength(u8, pos);
-      if (n >= capacity) grow(pos);
+      if (n >= capacity) {
+        t = grownTable(t, mostTokens, maxTokens, pos);
+        capacity = t.length / STRIDE;
+      }
       const o = n++ * STRIDE;
       t[o] = T_BYTES;
       t[o + F_START] = pos;
@@ -413,7 +423,10 @@ export function decodeView(bytes: Uint8Array, options: DecodeOptions = {}): Benc
       if (depth >= maxDepth) {
         throw new BencodeError('BENCODE_DEPTH_EXCEEDED', `nesting deeper than ${maxDepth} levels`, pos);
       }
-      if (n >= capacity) grow(pos);
+      if (n >= capacity) {
+        t = grownTable(t, mostTokens, maxTokens, pos);
+        capacity = t.length / STRIDE;
+      }
       const o = n * STRIDE;
       t[o] = c === CH_L ? T_LIST : T_DICT;
       t[o + F_START] = pos;
@@ -438,7 +451,55 @@ export function decodeView(bytes: Uint8Array, options: DecodeOptions = {}): Benc
   if (pos !== len) {
     throw new BencodeError('BENCODE_TRAILING_DATA', `${len - pos} unexpected byte(s) after the end of the data`, pos);
   }
+  if (lent !== null) keepTable(t);
   return new BencodeView(buf, t, n, warnings, droppedWarnings);
+}
+
+/**
+ * A token table lent to the first `decodeView` inside `withTokenTable`, kept between calls. Parsing
+ * torrent after torrent would otherwise allocate (and garbage-collect) megabytes of table each time.
+ */
+let spareTable: Int32Array | null = null;
+/** Inside `withTokenTable`, before its decode has taken the spare table. */
+let lending = false;
+/** Largest table kept between calls (in int32 slots): 16 MiB. */
+const SPARE_TABLE_MAX_SLOTS = 4 * 1024 * 1024;
+/** Smallest table worth lending: smaller documents are cheap to index anyway. */
+const SPARE_TABLE_MIN_SLOTS = INITIAL_TOKENS_MAX * STRIDE;
+
+function lendTable(): Int32Array | null {
+  if (!lending) return null;
+  lending = false;
+  spareTable ??= new Int32Array(SPARE_TABLE_MIN_SLOTS);
+  return spareTable;
+}
+
+function keepTable(t: Int32Array): void {
+  if (t.length <= SPARE_TABLE_MAX_SLOTS) spareTable = t;
+}
+
+/**
+ * Run a synchronous reader whose first `decodeView` may index into a table kept from earlier
+ * calls. The view it gets is valid only until `read` returns: nothing of it may be kept (values
+ * read from it — numbers, strings, byte views of the input — are independent of the table).
+ */
+export function withTokenTable<T>(read: () => T): T {
+  if (lending) return read();
+  lending = true;
+  try {
+    return read();
+  } finally {
+    lending = false;
+  }
+}
+
+/** The table doubled (up to `mostTokens`), or the token-limit error when it may not grow. */
+function grownTable(t: Int32Array, mostTokens: number, maxTokens: number, at: number): Int32Array {
+  const capacity = t.length / STRIDE;
+  if (capacity >= mostTokens) throw tokenLimit(maxTokens, at);
+  const bigger = new Int32Array(Math.min(capacity * 2, mostTokens) * STRIDE);
+  bigger.set(t);
+  return bigger;
 }
 
 function tokenLimit(maxTokens: number, pos: number): BencodeError {
@@ -469,41 +530,79 @@ let lastDataStart = 0;
 
 /** Reads `<length>:` at `pos`; returns where the string's bytes end (`lastDataStart`: begin). */
 function readLength(buf: Uint8Array, pos: number): number {
+  // Hot path: digits then ':', no leading zero, within the data. Anything else is diagnosed,
+  // precisely, by the cold `lengthError`.
+  const len = buf.length;
+  let n = 0;
+  let p = pos;
+  let d = 0;
+  while (p < len) {
+    d = buf[p]!;
+    if (d < CH_0 || d > CH_9 || p - pos >= MAX_LENGTH_DIGITS) break;
+    n = n * 10 + (d - CH_0);
+    p++;
+  }
+  const end = p + 1 + n;
+  if (p >= len || d !== CH_COLON || p === pos || (buf[pos] === CH_0 && p - pos > 1) || end > len) {
+    throw lengthError(buf, pos);
+  }
+  lastDataStart = p + 1;
+  return end;
+}
+
+function lengthError(buf: Uint8Array, pos: number): BencodeError {
   const len = buf.length;
   let n = 0;
   let p = pos;
   for (;;) {
-    if (p >= len) throw new BencodeError('BENCODE_UNEXPECTED_END', 'unexpected end of data in a string length', p);
+    if (p >= len) return new BencodeError('BENCODE_UNEXPECTED_END', 'unexpected end of data in a string length', p);
     const d = buf[p]!;
     if (d === CH_COLON) break;
-    if (d < CH_0 || d > CH_9) {
-      throw new BencodeError('BENCODE_BAD_LENGTH', `string length contains ${describeByte(d)}`, p);
-    }
+    if (d < CH_0 || d > CH_9) return new BencodeError('BENCODE_BAD_LENGTH', `string length contains ${describeByte(d)}`, p);
     if (p - pos >= MAX_LENGTH_DIGITS) {
-      throw new BencodeError('BENCODE_LENGTH_PAST_END', 'string length is larger than the data', pos);
+      return new BencodeError('BENCODE_LENGTH_PAST_END', 'string length is larger than the data', pos);
     }
     n = n * 10 + (d - CH_0);
     p++;
   }
-  if (p === pos) throw new BencodeError('BENCODE_BAD_LENGTH', 'string length is missing', pos);
-  if (buf[pos] === CH_0 && p - pos > 1) {
-    throw new BencodeError('BENCODE_BAD_LENGTH', 'string length has a leading zero', pos);
-  }
-  const start = p + 1;
-  const end = start + n;
-  if (end > len) {
-    throw new BencodeError(
-      'BENCODE_LENGTH_PAST_END',
-      `string of ${n} bytes runs ${end - len} byte(s) past the end of the data`,
-      pos,
-    );
-  }
-  lastDataStart = start;
-  return end;
+  if (p === pos) return new BencodeError('BENCODE_BAD_LENGTH', 'string length is missing', pos);
+  if (buf[pos] === CH_0) return new BencodeError('BENCODE_BAD_LENGTH', 'string length has a leading zero', pos);
+  const end = p + 1 + n;
+  return new BencodeError(
+    'BENCODE_LENGTH_PAST_END',
+    `string of ${n} bytes runs ${end - len} byte(s) past the end of the data`,
+    pos,
+  );
 }
 
 /** Validates `i<digits>e` at `pos` (BEP 3: no leading zeros, no `-0`); returns the offset after `e`. */
 function readIntegerEnd(buf: Uint8Array, pos: number): number {
+  // Hot path: an optional '-', digits, 'e', no leading zero or -0, not absurdly long. Anything
+  // else is diagnosed, precisely, by the cold `integerError`.
+  const len = buf.length;
+  let p = pos + 1;
+  if (buf[p] === CH_MINUS) p++;
+  const digitsStart = p;
+  let d = 0;
+  while (p < len) {
+    d = buf[p]!;
+    if (d < CH_0 || d > CH_9) break;
+    p++;
+  }
+  const digits = p - digitsStart;
+  if (
+    p >= len ||
+    d !== CH_E ||
+    digits === 0 ||
+    digits > MAX_INTEGER_DIGITS ||
+    (buf[digitsStart] === CH_0 && (digits > 1 || digitsStart !== pos + 1))
+  ) {
+    throw integerError(buf, pos);
+  }
+  return p + 1;
+}
+
+function integerError(buf: Uint8Array, pos: number): BencodeError {
   const len = buf.length;
   let p = pos + 1;
   const negative = buf[p] === CH_MINUS;
@@ -512,24 +611,19 @@ function readIntegerEnd(buf: Uint8Array, pos: number): number {
   for (; p < len; p++) {
     const d = buf[p]!;
     if (d === CH_E) break;
-    if (d < CH_0 || d > CH_9) {
-      throw new BencodeError('BENCODE_BAD_INTEGER', `integer contains ${describeByte(d)}`, p);
-    }
+    if (d < CH_0 || d > CH_9) return new BencodeError('BENCODE_BAD_INTEGER', `integer contains ${describeByte(d)}`, p);
   }
-  if (p >= len) throw new BencodeError('BENCODE_UNEXPECTED_END', 'unexpected end of data in an integer', p);
+  if (p >= len) return new BencodeError('BENCODE_UNEXPECTED_END', 'unexpected end of data in an integer', p);
   const digits = p - digitsStart;
-  if (digits === 0) throw new BencodeError('BENCODE_BAD_INTEGER', 'integer has no digits', digitsStart);
-  if (buf[digitsStart] === CH_0 && (digits > 1 || negative)) {
-    throw new BencodeError(
+  if (digits === 0) return new BencodeError('BENCODE_BAD_INTEGER', 'integer has no digits', digitsStart);
+  if (buf[digitsStart] === CH_0) {
+    return new BencodeError(
       'BENCODE_BAD_INTEGER',
       negative ? 'integer is negative zero' : 'integer has a leading zero',
       digitsStart,
     );
   }
-  if (digits > MAX_INTEGER_DIGITS) {
-    throw new BencodeError('BENCODE_BAD_INTEGER', `integer has more than ${MAX_INTEGER_DIGITS} digits`, digitsStart);
-  }
-  return p + 1;
+  return new BencodeError('BENCODE_BAD_INTEGER', `integer has more than ${MAX_INTEGER_DIGITS} digits`, digitsStart);
 }
 
 function describeByte(b: number): string {

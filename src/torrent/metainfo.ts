@@ -1,6 +1,6 @@
 import { isAscii, isUtf8 } from 'node:buffer';
 import { createHash, hash as digest } from 'node:crypto';
-import { BencodeError, type BencodeView, type DecodeOptions, decodeView } from '../bencode/index.js';
+import { BencodeError, type BencodeView, type DecodeOptions, decodeView, withTokenTable } from '../bencode/index.js';
 import { TrackerscopeError, type Warning } from '../errors.js';
 import type { Torrent, TorrentFile } from './types.js';
 
@@ -837,6 +837,11 @@ function flushPathWarnings(ctx: Ctx): void {
 
 /** Parse the bytes of a `.torrent` file. Throws `TorrentError` (a `TrackerscopeError`) when invalid. */
 export function parseTorrent(bytes: Uint8Array, options: ParseTorrentOptions = {}): Torrent {
+  // The token view never leaves this call, so its table can be reused from call to call.
+  return withTokenTable(() => parseTorrentView(bytes, options));
+}
+
+function parseTorrentView(bytes: Uint8Array, options: ParseTorrentOptions): Torrent {
   const warnings: Warning[] = [];
   const view = decodeTorrentView(bytes, options, warnings);
   const ctx: Ctx = { view, options, warnings, latin1Fields: new Map(), unsafe: { count: 0, examples: [] } };
