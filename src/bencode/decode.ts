@@ -1,6 +1,6 @@
 import type { Warning } from '../errors.js';
 import type { BDict, BList, BValue, Span } from './types.js';
-import { type BencodeView, type DecodeOptions, decodeView, printable } from './view.js';
+import { type BencodeView, type DecodeOptions, decodeView, MAX_WARNINGS, printable } from './view.js';
 
 export interface DocumentOptions extends DecodeOptions {
   /**
@@ -19,10 +19,18 @@ export interface DecodedDocument {
   spanOf(container: BList | BDict): Span | undefined;
 }
 
+/** Where `materialize` reports what only it can see: repeats of keys that were not adjacent. */
+interface WarningSink {
+  warnings: Warning[];
+  dropped: number;
+  /** Offsets of repeated keys already reported (by the view or here). */
+  reported: Set<number>;
+}
+
 /** Decode a complete bencoded document to plain values; throws `BencodeError` (with byte offset). */
 export function decode(bytes: Uint8Array, options: DecodeOptions = {}): BValue {
   const view = decodeView(bytes, options);
-  return materialize(view, view.root, 0, -1, undefined, []);
+  return materialize(view, view.root, 0, -1, undefined, null);
 }
 
 /**
@@ -33,12 +41,16 @@ export function decode(bytes: Uint8Array, options: DecodeOptions = {}): BValue {
 export function decodeDocument(bytes: Uint8Array, options: DocumentOptions = {}): DecodedDocument {
   const view = decodeView(bytes, options);
   const spans = new Map<BList | BDict, Span>();
-  const warnings = [...view.warnings];
-  const value = materialize(view, view.root, 0, options.spanDepth ?? Number.POSITIVE_INFINITY, spans, warnings);
+  const sink: WarningSink = {
+    warnings: [...view.warnings],
+    dropped: view.droppedWarnings,
+    reported: new Set(view.warnings.filter((w) => w.code === 'BENCODE_DUPLICATE_KEY').map((w) => w.offset ?? -1)),
+  };
+  const value = materialize(view, view.root, 0, options.spanDepth ?? Number.POSITIVE_INFINITY, spans, sink);
   return {
     value,
-    warnings,
-    droppedWarnings: view.droppedWarnings,
+    warnings: sink.warnings,
+    droppedWarnings: sink.dropped,
     spanOf: (container) => spans.get(container),
   };
 }
@@ -50,32 +62,37 @@ function materialize(
   depth: number,
   spanDepth: number,
   spans: Map<BList | BDict, Span> | undefined,
-  warnings: Warning[],
+  sink: WarningSink | null,
 ): BValue {
   if (view.isInt(i)) return view.int(i);
   if (view.isBytes(i)) return view.bytesOf(i);
   let container: BList | BDict;
   if (view.isList(i)) {
     const list: BList = [];
-    for (const c of view.children(i)) list.push(materialize(view, c, depth + 1, spanDepth, spans, warnings));
+    for (const c of view.children(i)) list.push(materialize(view, c, depth + 1, spanDepth, spans, sink));
     container = list;
   } else {
     const dict: BDict = new Map();
     for (const [k, v] of view.entries(i)) {
       const key = view.latin1(k);
-      // The view reports adjacent repeats; a repeat after unsorted keys is only seen here.
       if (dict.has(key)) {
+        // The view reports adjacent repeats; a repeat after unsorted keys is only seen here.
         const at = view.span(k).start;
-        if (!warnings.some((w) => w.code === 'BENCODE_DUPLICATE_KEY' && w.offset === at)) {
-          warnings.push({
-            code: 'BENCODE_DUPLICATE_KEY',
-            message: `duplicate dictionary key "${printable(key)}" (first value kept)`,
-            offset: at,
-          });
+        if (sink !== null && !sink.reported.has(at)) {
+          sink.reported.add(at);
+          if (sink.warnings.length < MAX_WARNINGS) {
+            sink.warnings.push({
+              code: 'BENCODE_DUPLICATE_KEY',
+              message: `duplicate dictionary key "${printable(key)}" (first value kept)`,
+              offset: at,
+            });
+          } else {
+            sink.dropped++;
+          }
         }
         continue;
       }
-      dict.set(key, materialize(view, v, depth + 1, spanDepth, spans, warnings));
+      dict.set(key, materialize(view, v, depth + 1, spanDepth, spans, sink));
     }
     container = dict;
   }

@@ -311,7 +311,7 @@ export function decodeView(bytes: Uint8Array, options: DecodeOptions = {}): Benc
     else droppedWarnings++;
   };
 
-  if (len === 0) throw new BencodeError('BENCODE_EMPTY', 'the input is empty');
+  if (len === 0) throw new BencodeError('BENCODE_EMPTY', 'the input is empty', 0);
   if (len > MAX_INPUT_BYTES) throw new RangeError(`input of ${len} bytes is larger than ${MAX_INPUT_BYTES}`);
 
   // Every token takes at least two bytes of input, so len/2 + 1 slots always suffice. The table
@@ -560,13 +560,14 @@ function lengthError(buf: Uint8Array, pos: number): BencodeError {
     if (d === CH_COLON) break;
     if (d < CH_0 || d > CH_9) return new BencodeError('BENCODE_BAD_LENGTH', `string length contains ${describeByte(d)}`, p);
     if (p - pos >= MAX_LENGTH_DIGITS) {
+      if (buf[pos] === CH_0) return new BencodeError('BENCODE_BAD_LENGTH', 'string length has a leading zero', pos);
       return new BencodeError('BENCODE_LENGTH_PAST_END', 'string length is larger than the data', pos);
     }
     n = n * 10 + (d - CH_0);
     p++;
   }
   if (p === pos) return new BencodeError('BENCODE_BAD_LENGTH', 'string length is missing', pos);
-  if (buf[pos] === CH_0) return new BencodeError('BENCODE_BAD_LENGTH', 'string length has a leading zero', pos);
+  if (buf[pos] === CH_0 && p - pos > 1) return new BencodeError('BENCODE_BAD_LENGTH', 'string length has a leading zero', pos);
   const end = p + 1 + n;
   return new BencodeError(
     'BENCODE_LENGTH_PAST_END',

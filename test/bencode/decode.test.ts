@@ -89,7 +89,8 @@ describe('decode: strict BEP 3 refusals, each with a code and byte offset', () =
     ['lee', 'BENCODE_TRAILING_DATA', 2],
     ['x', 'BENCODE_UNEXPECTED_BYTE', 0],
     ['e', 'BENCODE_UNEXPECTED_BYTE', 0],
-    ['', 'BENCODE_EMPTY', undefined],
+    ['', 'BENCODE_EMPTY', 0],
+    ['0000000000000000:', 'BENCODE_BAD_LENGTH', 0],
   ])('%j → %s at %s', (input, code, offset) => {
     expect(failure(input)).toEqual({ code, offset });
   });
@@ -150,6 +151,17 @@ describe('decode: key order and duplicates', () => {
   it('orders keys by raw bytes (0xff after ASCII)', () => {
     const sorted = Buffer.concat([bytes('d1:ai1e1:'), Buffer.from([0xff]), bytes('i2ee')]);
     expect(decodeDocument(sorted, { keyOrder: 'strict' }).warnings).toEqual([]);
+  });
+
+  it('stays linear on many repeated keys that are not adjacent (a hostile tracker reply)', () => {
+    const hostile = bytes(`d${'1:ai0e1:bi0e'.repeat(40_000)}e`);
+    const started = performance.now();
+    const doc = decodeDocument(hostile);
+    expect(decode(hostile)).toBeInstanceOf(Map);
+    expect(doc.warnings.length).toBe(32);
+    expect(doc.droppedWarnings).toBeGreaterThan(40_000);
+    // A guard against the quadratic case (~10 s) coming back, not a speed assertion.
+    expect(performance.now() - started).toBeLessThan(5_000);
   });
 
   it('bounds the number of warnings kept', () => {
