@@ -3,20 +3,29 @@
  *
  * 1. FANOUT_TRACKERS node:http trackers on 127.0.0.1, some answering after 200–800 ms, scraped
  *    with scrapeAll: the total must be about the slowest tracker, not the sum of the delays.
- * 2. Scrape requests/s against one bittorrent-tracker (HTTP and UDP): our scrapeHttp/scrapeUdp
- *    (no ScrapeCache) vs bittorrent-tracker's own `Client.scrape()`, in the same run, one request
- *    at a time and many at once, with the ratio (target ≥ 2×).
+ * 2. Scrape requests/s against one bittorrent-tracker (its own process, HTTP and UDP): our
+ *    scrapeHttp/scrapeUdp (no ScrapeCache) vs bittorrent-tracker's own `Client.scrape()` in the same
+ *    run, at the same concurrency, with the ratio (target ≥ 2×). Fair by construction: every variant
+ *    is warmed up before it is measured, windows are interleaved (the order rotates every round so
+ *    no variant always follows the same one), each answer is checked, and the medians of the
+ *    per-round ratios are printed with their spread. A "tracker ceiling" reference (a bare client with
+ *    no checks and no parsing) shows how fast the tracker itself can answer on this machine.
  */
 import { spawn } from 'node:child_process';
+import { createSocket } from 'node:dgram';
 import { once } from 'node:events';
-import { createServer, get, type Server } from 'node:http';
+import { createServer, get, globalAgent, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { availableParallelism, loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
+import { Client } from 'bittorrent-tracker';
+import { Agent, request } from 'undici';
 import { encode } from '../src/bencode/index.js';
 import { GuardedAgent, scrapeHttp } from '../src/scrape/http.js';
 import { RequestLimiter } from '../src/scrape/limiter.js';
 import { scrapeAll } from '../src/scrape/scraper.js';
 import { ConnectionIdCache, scrapeUdp } from '../src/scrape/udp.js';
+import { encodeConnectRequest, encodeScrapeRequest } from '../src/scrape/udp-packets.js';
 import type { Torrent } from '../src/torrent/types.js';
 
 const LOOPBACK = '127.0.0.1';
@@ -31,14 +40,17 @@ const MAX_DELAY_MS = 800;
 const FANOUT_ROUNDS = 3;
 const FANOUT_DEADLINE_MS = 5000;
 
-// Part 2 parameters
-/** Each measurement stops at whichever comes first. */
-const THROUGHPUT_WINDOW_MS = 600;
-/** Each variant is measured this many times, interleaved with the others, and the median kept. */
-const THROUGHPUT_ROUNDS = 3;
-/** Requests kept in flight: one at a time (latency-bound), and many (CPU-bound, as a busy server). */
-const THROUGHPUT_CONCURRENCY = [1, 16];
-const THROUGHPUT_MAX_REQUESTS = 5000;
+// Part 2 parameters (duration ≈ 2 concurrencies × 8 variants × (warm-up + rounds × window))
+/** Unmeasured run of every variant before its measurements, at the concurrency measured (JIT, sockets, caches). */
+const WARMUP_MS = 500;
+/** One measurement stops at whichever comes first. */
+const WINDOW_MS = 500;
+const WINDOW_MAX_REQUESTS = 20_000;
+/** Windows per variant; interleaved with the other variants, the median kept. */
+const ROUNDS = 5;
+/** Requests kept in flight by each variant: one at a time (latency-bound), and many (as a busy server). */
+const CONCURRENCIES = [1, 16];
+/** Longest a single request may take before the bench stops as broken (theirs and ours alike). */
 const PER_REQUEST_TIMEOUT_MS = 3000;
 const TARGET_RATIO = 2;
 const SWARM = { seeders: 3, leechers: 2 };
@@ -148,14 +160,6 @@ process.stdin.on('end', () => process.exit(0));
 `;
 const TRACKER_START_TIMEOUT_MS = 10_000;
 
-interface BtClientModule {
-  default: {
-    scrape(opts: { announce: string; infoHash: string | Uint8Array }, cb: (err: Error | null, data: { complete: number; incomplete: number }) => void): void;
-  };
-}
-/** A string-typed specifier: the package ships no TypeScript declarations. */
-const BT_TRACKER_MODULE: string = 'bittorrent-tracker';
-
 async function startTrackerProcess(): Promise<{ http: number; udp: number; stop: () => Promise<void> }> {
   const repoRoot = fileURLToPath(new URL('..', import.meta.url));
   const child = spawn(process.execPath, ['--input-type=module', '-e', TRACKER_PROCESS_SCRIPT], {
@@ -207,19 +211,19 @@ async function announceSwarm(httpPort: number): Promise<void> {
   }
 }
 
-type ScrapeOnce = () => Promise<{ seeders: number | null; leechers: number | null }>;
+/** One scrape; resolves with the swarm's numbers, or null for a reference variant that only times the exchange. */
+type ScrapeOnce = () => Promise<{ seeders: number | null; leechers: number | null } | null>;
 
-/** Requests per second with `concurrency` loops for the window (or up to the cap). */
-async function measure(run: ScrapeOnce, concurrency: number): Promise<number> {
-  const first = await run();
-  if (first.seeders !== SWARM.seeders || first.leechers !== SWARM.leechers) {
-    throw new Error(`wrong numbers: ${JSON.stringify(first)} (expected ${JSON.stringify(SWARM)})`);
-  }
+/** Requests per second with `concurrency` loops for the window (or up to the cap); every answer is checked. */
+async function measure(run: ScrapeOnce, concurrency: number, windowMs: number): Promise<number> {
   const started = performance.now();
   let requests = 0;
   const loop = async () => {
-    while (requests < THROUGHPUT_MAX_REQUESTS && performance.now() - started < THROUGHPUT_WINDOW_MS) {
-      await run();
+    while (requests < WINDOW_MAX_REQUESTS && performance.now() - started < windowMs) {
+      const counts = await run();
+      if (counts !== null && (counts.seeders !== SWARM.seeders || counts.leechers !== SWARM.leechers)) {
+        throw new Error(`wrong numbers: ${JSON.stringify(counts)} (expected ${JSON.stringify(SWARM)})`);
+      }
       requests++;
     }
   };
@@ -227,39 +231,97 @@ async function measure(run: ScrapeOnce, concurrency: number): Promise<number> {
   return requests / ((performance.now() - started) / 1000);
 }
 
+/** Reject when `promise` has not settled in time, so a hung client cannot stall the bench. */
+function withTimeout<T>(promise: Promise<T>, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} took over ${PER_REQUEST_TIMEOUT_MS} ms`)), PER_REQUEST_TIMEOUT_MS);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
 /**
  * bittorrent-tracker's client wants the info-hash as hex for HTTP but as bytes for UDP: its UDP
  * scrape puts `opts.infoHash` into the packet as it is, so hex text would ask for the wrong hashes.
  */
-function theirs(mod: BtClientModule, announce: string): ScrapeOnce {
+function theirs(announce: string): ScrapeOnce {
   const infoHash = announce.startsWith('udp:') ? INFO_HASH : INFO_HASH.toString('hex');
-  return () =>
-    new Promise((resolve, reject) => {
-      mod.default.scrape({ announce, infoHash }, (err, data) => {
+  const once = () =>
+    new Promise<{ seeders: number; leechers: number }>((resolve, reject) => {
+      Client.scrape({ announce, infoHash }, (err, data) => {
         if (err) reject(err);
         else resolve({ seeders: data.complete, leechers: data.incomplete });
       });
     });
+  return () => withTimeout(once(), 'Client.scrape()');
 }
 
-function median(values: number[]): number {
+/** The tracker's ceiling over HTTP: a bare keep-alive undici request, no guard, body discarded unparsed. */
+function bareHttp(url: string, dispatcher: Agent): ScrapeOnce {
+  return async () => {
+    const response = await request(url, { dispatcher, signal: AbortSignal.timeout(PER_REQUEST_TIMEOUT_MS) });
+    await response.body.dump();
+    if (response.statusCode !== 200) throw new Error(`HTTP ${response.statusCode}`);
+    return null;
+  };
+}
+
+/**
+ * The tracker's ceiling over UDP: one open socket, one BEP 15 connect at the start, then a scrape
+ * packet out and its reply back per request (what our scrape does with a cached connection id),
+ * with no checks and no decoding.
+ */
+async function bareUdp(port: number): Promise<{ run: ScrapeOnce; close: () => void }> {
+  const socket = createSocket('udp4');
+  await new Promise<void>((resolve) => socket.bind(0, LOOPBACK, resolve));
+  const waiting = new Map<number, (reply: Buffer) => void>();
+  socket.on('message', (msg) => {
+    if (msg.length >= 8) waiting.get(msg.readUInt32BE(4))?.(msg);
+  });
+  let nextTxId = 1;
+  const exchange = (packetFor: (txId: number) => Uint8Array): Promise<Buffer> => {
+    const txId = nextTxId++;
+    const answered = new Promise<Buffer>((resolve) => {
+      waiting.set(txId, (reply) => {
+        waiting.delete(txId);
+        resolve(reply);
+      });
+    });
+    socket.send(packetFor(txId), port, LOOPBACK);
+    return withTimeout(answered, 'bare UDP round trip');
+  };
+  const connectReply = await exchange(encodeConnectRequest);
+  const connectionId = connectReply.readBigUInt64BE(8);
+  const run: ScrapeOnce = async () => {
+    await exchange((txId) => encodeScrapeRequest(connectionId, txId, [INFO_HASH]));
+    return null;
+  };
+  return { run, close: () => socket.close() };
+}
+
+function median(values: readonly number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
   return sorted[Math.floor(sorted.length / 2)]!;
 }
 
+function spread(values: readonly number[], digits: number): string {
+  return `${Math.min(...values).toFixed(digits)}–${Math.max(...values).toFixed(digits)}`;
+}
+
+type Role = 'ours' | 'theirs' | 'ours, like for like' | 'ours, informational' | 'tracker ceiling';
+
 interface Variant {
   protocol: 'HTTP' | 'UDP';
+  role: Role;
   label: string;
-  ours: boolean;
-  /** The variant the ratio is computed for (ours as the app uses it, or theirs). */
-  headline: boolean;
   run: ScrapeOnce;
 }
 
 async function throughput(): Promise<void> {
-  const mod = (await import(BT_TRACKER_MODULE)) as BtClientModule;
   const tracker = await startTrackerProcess();
   const agent = new GuardedAgent({ policy: POLICY });
+  const bareAgent = new Agent();
+  const bare = await bareUdp(tracker.udp);
   try {
     await announceSwarm(tracker.http);
     const scrapeUrl = `http://${LOOPBACK}:${tracker.http}/scrape`;
@@ -268,60 +330,76 @@ async function throughput(): Promise<void> {
     const variants: Variant[] = [
       {
         protocol: 'HTTP',
-        label: 'ours: scrapeHttp, shared GuardedAgent (keep-alive)',
-        ours: true,
-        headline: true,
+        role: 'ours',
+        label: 'scrapeHttp, shared GuardedAgent (keep-alive, as the app)',
         run: async () => (await scrapeHttp(scrapeUrl, [INFO_HASH], { signal: signal(), policy: POLICY, dispatcher: agent })).counts[0]!,
       },
       {
         protocol: 'HTTP',
-        label: 'ours: scrapeHttp, new agent per request',
-        ours: true,
-        headline: false,
+        role: 'ours, informational',
+        label: 'scrapeHttp, new agent (connection) per request',
         run: async () => (await scrapeHttp(scrapeUrl, [INFO_HASH], { signal: signal(), policy: POLICY })).counts[0]!,
       },
-      { protocol: 'HTTP', label: 'bittorrent-tracker Client.scrape()', ours: false, headline: true, run: theirs(mod, `http://${LOOPBACK}:${tracker.http}/announce`) },
+      { protocol: 'HTTP', role: 'theirs', label: `Client.scrape() (simple-get, http.globalAgent keepAlive: ${(globalAgent as { keepAlive?: boolean }).keepAlive})`, run: theirs(`http://${LOOPBACK}:${tracker.http}/announce`) },
+      { protocol: 'HTTP', role: 'tracker ceiling', label: 'bare undici request, no guard, no parsing', run: bareHttp(`${scrapeUrl}?info_hash=${percentEncode(INFO_HASH)}`, bareAgent) },
       {
         protocol: 'UDP',
-        label: 'ours: scrapeUdp, connection id reused (BEP 15: 1 min)',
-        ours: true,
-        headline: true,
+        role: 'ours',
+        label: 'scrapeUdp, connection id reused (BEP 15: 1 min, as the app)',
         run: async () => (await scrapeUdp(LOOPBACK, tracker.udp, [INFO_HASH], { signal: signal(), policy: POLICY, connectionCache })).counts[0]!,
       },
       {
         protocol: 'UDP',
-        label: 'ours: scrapeUdp, connect every time',
-        ours: true,
-        headline: false,
+        role: 'ours, like for like',
+        label: 'scrapeUdp, connect every time (as Client.scrape)',
         run: async () =>
           (await scrapeUdp(LOOPBACK, tracker.udp, [INFO_HASH], { signal: signal(), policy: POLICY, connectionCache: new ConnectionIdCache() }))
             .counts[0]!,
       },
-      { protocol: 'UDP', label: 'bittorrent-tracker Client.scrape()', ours: false, headline: true, run: theirs(mod, `udp://${LOOPBACK}:${tracker.udp}`) },
+      { protocol: 'UDP', role: 'theirs', label: 'Client.scrape() (socket per scrape)', run: theirs(`udp://${LOOPBACK}:${tracker.udp}`) },
+      { protocol: 'UDP', role: 'tracker ceiling', label: 'bare scrape round trip on one socket, no checks', run: bare.run },
     ];
+    const windows = CONCURRENCIES.length * variants.length * (ROUNDS + 1);
     console.log(
-      `\n## Scrape requests/s, one bittorrent-tracker (own process) on loopback, no ScrapeCache; median of ${THROUGHPUT_ROUNDS} interleaved ${THROUGHPUT_WINDOW_MS} ms windows`,
+      `\n## Scrape requests/s, one bittorrent-tracker (own process) on loopback, no ScrapeCache` +
+        `\n${WARMUP_MS} ms warm-up per variant, then ${ROUNDS} interleaved ${WINDOW_MS} ms windows each (rotating order); ≈ ${((windows * WINDOW_MS) / 1000).toFixed(0)} s` +
+        `\nload average before: ${loadavg().map((l) => l.toFixed(2)).join(' ')} (${availableParallelism()} cores; other processes skew single windows, hence medians of paired rounds)`,
     );
-    const ratios: string[] = [];
-    for (const concurrency of THROUGHPUT_CONCURRENCY) {
+    const summary: string[] = [];
+    for (const concurrency of CONCURRENCIES) {
+      for (const variant of variants) await measure(variant.run, concurrency, WARMUP_MS);
       const samples = variants.map(() => [] as number[]);
-      for (let round = 0; round < THROUGHPUT_ROUNDS; round++) {
-        for (const [i, variant] of variants.entries()) samples[i]!.push(await measure(variant.run, concurrency));
+      for (let round = 0; round < ROUNDS; round++) {
+        for (let k = 0; k < variants.length; k++) {
+          const i = (round + k) % variants.length;
+          samples[i]!.push(await measure(variants[i]!.run, concurrency, WINDOW_MS));
+        }
       }
-      console.log(`\nconcurrency ${concurrency}:`);
-      const medians = samples.map(median);
+      console.log(`\nconcurrency ${concurrency} (same for every variant):`);
       for (const [i, variant] of variants.entries()) {
-        const spread = `${Math.min(...samples[i]!).toFixed(0)}–${Math.max(...samples[i]!).toFixed(0)}`;
-        console.log(`  ${variant.protocol.padEnd(4)} ${variant.label.padEnd(56)} ${medians[i]!.toFixed(0).padStart(6)} req/s  (range ${spread})`);
+        const values = samples[i]!;
+        console.log(
+          `  ${variant.protocol.padEnd(4)} ${variant.role.padEnd(20)} ${variant.label.padEnd(60)} ${median(values).toFixed(0).padStart(6)} req/s  (range ${spread(values, 0)})`,
+        );
       }
       for (const protocol of ['HTTP', 'UDP'] as const) {
-        const ours = variants.findIndex((v) => v.protocol === protocol && v.ours && v.headline);
-        const theirsAt = variants.findIndex((v) => v.protocol === protocol && !v.ours);
-        ratios.push(`${protocol} ×${concurrency}: ${(medians[ours]! / medians[theirsAt]!).toFixed(2)}×`);
+        const theirsAt = variants.findIndex((v) => v.protocol === protocol && v.role === 'theirs');
+        for (const role of ['ours', 'ours, like for like', 'tracker ceiling'] as const) {
+          const at = variants.findIndex((v) => v.protocol === protocol && v.role === role);
+          if (at === -1) continue;
+          // Per-round ratios pair windows measured moments apart, so machine load drifts cancel out.
+          const ratios = samples[at]!.map((value, round) => value / samples[theirsAt]![round]!);
+          const line = `${protocol} ×${concurrency} ${role} / theirs: ${median(ratios).toFixed(2)}× (rounds ${spread(ratios, 2)})`;
+          console.log(`  ${line}`);
+          summary.push(line);
+        }
       }
     }
-    console.log(`\nratio ours / bittorrent-tracker Client.scrape() (target ≥ ${TARGET_RATIO}×): ${ratios.join(' | ')}`);
+    console.log(`\nload average after: ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
+    console.log(`\nratios vs bittorrent-tracker Client.scrape() (target ≥ ${TARGET_RATIO}× for "ours"):\n  ${summary.join('\n  ')}`);
   } finally {
+    bare.close();
+    await bareAgent.close();
     await agent.close();
     await tracker.stop();
   }

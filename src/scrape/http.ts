@@ -1,14 +1,14 @@
 import { lookup as dnsLookup, type LookupAddress } from 'node:dns';
-import { createRequire } from 'node:module';
 import { isIP, type LookupFunction, type Socket } from 'node:net';
 import { promisify } from 'node:util';
 import { gunzip, inflate, inflateRaw } from 'node:zlib';
-import { Agent, buildConnector, type Dispatcher, request } from 'undici';
+import { Agent, buildConnector, type Dispatcher } from 'undici';
 import { type BDict, type BValue, decode, isBytes, isDict, toText } from '../bencode/index.js';
-import { TrackerscopeError } from '../errors.js';
+import { APP_NAME, APP_VERSION } from '../version.js';
+import { asScrapeError, cleanTrackerText, ScrapeError, TrackerFailureError } from './errors.js';
 import { addressRange, BlockedAddressError, isAddressAllowed, type OutboundPolicy } from './guard.js';
 import type { ScrapeCounts } from './types.js';
-import { appendInfoHashes } from './url.js';
+import { infoHashParams } from './url.js';
 
 // ---------------------------------------------------------------------------------------------
 // Limits (every one overridable per call)
@@ -25,12 +25,11 @@ export const DEFAULT_MAX_REDIRECTS = 3;
 export const DEFAULT_MAX_WS_MESSAGE_BYTES = 1024 * 1024;
 /** Origins a long-lived GuardedAgent remembers (family, last failure); the oldest are forgotten. */
 export const MAX_REMEMBERED_ORIGINS = 1024;
-/** Tracker-supplied text (failure reason, warning) is cut to this many characters. */
-export const MAX_TRACKER_TEXT_CHARS = 500;
+/** Scrape URLs whose parsed form (origin, path, origin key) is remembered; the oldest are forgotten. */
+export const MAX_PARSED_SCRAPE_URLS = 1024;
 
-const PACKAGE_VERSION: string = (createRequire(import.meta.url)('../../package.json') as { version: string }).version;
 /** A plain User-Agent naming the app, so tracker operators know who is asking. */
-export const USER_AGENT = `trackerscope/${PACKAGE_VERSION}`;
+export const USER_AGENT = `${APP_NAME}/${APP_VERSION}`;
 
 /** gzip magic bytes (RFC 1952): some trackers gzip the body without saying so. */
 const GZIP_MAGIC_0 = 0x1f;
@@ -41,35 +40,6 @@ const ZLIB_HEADER_CMF = 0x78;
 const gunzipAsync = promisify(gunzip);
 const inflateAsync = promisify(inflate);
 const inflateRawAsync = promisify(inflateRaw);
-
-// ---------------------------------------------------------------------------------------------
-// Errors
-
-export type ScrapeErrorCode =
-  | 'SCRAPE_TIMEOUT'
-  | 'SCRAPE_DNS'
-  | 'SCRAPE_CONNECT'
-  | 'SCRAPE_TLS'
-  | 'SCRAPE_HTTP_STATUS'
-  | 'SCRAPE_REDIRECT'
-  | 'SCRAPE_TOO_LARGE'
-  | 'SCRAPE_BAD_REPLY'
-  | 'SCRAPE_TRACKER_FAILURE';
-
-export class ScrapeError extends TrackerscopeError {
-  declare readonly code: ScrapeErrorCode;
-
-  constructor(code: ScrapeErrorCode, message: string, options?: { cause?: unknown }) {
-    super(code, message, undefined, options);
-  }
-}
-
-/** The tracker answered and refused (`failure reason`): its own words are the message. */
-export class TrackerFailureError extends ScrapeError {
-  constructor(readonly trackerMessage: string) {
-    super('SCRAPE_TRACKER_FAILURE', `tracker says: ${trackerMessage}`);
-  }
-}
 
 // ---------------------------------------------------------------------------------------------
 // The guarded dispatcher
@@ -118,7 +88,12 @@ export class GuardedAgent extends Agent {
 
   /** Address family of the most recent connection to this URL's origin, if any. */
   familyOf(url: string | URL): 4 | 6 | null {
-    return this.#record.families.get(originKey(new URL(url))) ?? null;
+    return this.familyOfOrigin(originKey(typeof url === 'string' ? new URL(url) : url));
+  }
+
+  /** The same, for an origin key a caller has already worked out (no URL parsing per request). */
+  familyOfOrigin(key: string): 4 | 6 | null {
+    return this.#record.families.get(key) ?? null;
   }
 
   /**
@@ -136,11 +111,11 @@ interface ConnectRecord {
   failures: Map<string, Error>;
 }
 
-/** Set, as the newest entry, forgetting the oldest beyond MAX_REMEMBERED_ORIGINS. */
-function remember<V>(map: Map<string, V>, origin: string, value: V): void {
-  map.delete(origin);
-  map.set(origin, value);
-  if (map.size > MAX_REMEMBERED_ORIGINS) {
+/** Set, as the newest entry, forgetting the oldest beyond `maxEntries`. */
+function remember<V>(map: Map<string, V>, key: string, value: V, maxEntries: number = MAX_REMEMBERED_ORIGINS): void {
+  map.delete(key);
+  map.set(key, value);
+  if (map.size > maxEntries) {
     const oldest = map.keys().next();
     if (!oldest.done) map.delete(oldest.value);
   }
@@ -255,9 +230,9 @@ export async function scrapeHttp(scrapeUrl: string, hashes: readonly Uint8Array[
   }
   const agent = opts.dispatcher ?? new GuardedAgent(opts);
   try {
-    const reply = await fetchScrapeReply(appendInfoHashes(scrapeUrl, hashes), agent, opts);
+    const reply = await fetchScrapeReply(requestTarget(scrapeUrl, infoHashParams(hashes)), agent, opts);
     const parsed = parseScrapeReply(reply.body, reply.contentType, hashes);
-    return { ...parsed, family: agent.familyOf(reply.url) };
+    return { ...parsed, family: agent.familyOfOrigin(reply.target.originKey) };
   } catch (err) {
     throw asScrapeError(err, opts.signal);
   } finally {
@@ -265,8 +240,52 @@ export async function scrapeHttp(scrapeUrl: string, hashes: readonly Uint8Array[
   }
 }
 
+/** Where one request goes, in the form undici's dispatcher takes (no URL parsing per request). */
+interface RequestTarget {
+  /** `scheme://host[:port]` */
+  origin: string;
+  /** Path and query, exactly as WHATWG URL serialises them. */
+  path: string;
+  /** What the guarded connector records the address family under. */
+  originKey: string;
+}
+
+/** A scrape URL taken apart once: WHATWG URL parsing is the costliest step of building a request. */
+interface ParsedScrapeUrl {
+  origin: string;
+  pathname: string;
+  search: string;
+  originKey: string;
+}
+
+const parsedScrapeUrls = new Map<string, ParsedScrapeUrl>();
+
+function parseScrapeUrl(scrapeUrl: string): ParsedScrapeUrl {
+  const known = parsedScrapeUrls.get(scrapeUrl);
+  if (known !== undefined) return known;
+  const url = new URL(scrapeUrl);
+  const parsed = { origin: url.origin, pathname: url.pathname, search: url.search, originKey: originKey(url) };
+  remember(parsedScrapeUrls, scrapeUrl, parsed, MAX_PARSED_SCRAPE_URLS);
+  return parsed;
+}
+
+/**
+ * The request for `scrapeUrl` with the info_hash parameters appended, as `new URL(appendInfoHashes(…))`
+ * would give it (the percent-encoded parameters are stable under URL serialisation): kept query
+ * (passkeys) first, `&` between, nothing doubled after a trailing `&`. A fragment is never sent.
+ */
+function requestTarget(scrapeUrl: string, params: string): RequestTarget {
+  const { origin, pathname, search, originKey: key } = parseScrapeUrl(scrapeUrl);
+  const query = search === '' ? `?${params}` : search.endsWith('&') ? search + params : `${search}&${params}`;
+  return { origin, path: pathname + query, originKey: key };
+}
+
+function targetOfUrl(url: URL): RequestTarget {
+  return { origin: url.origin, path: url.pathname + url.search, originKey: originKey(url) };
+}
+
 interface RawReply {
-  url: string;
+  target: RequestTarget;
   body: Buffer;
   contentType: string;
 }
@@ -274,48 +293,55 @@ interface RawReply {
 const REDIRECT_STATUSES = new Set([301, 302, 303, 307, 308]);
 const FOLLOWABLE_SCHEMES = new Set(['http:', 'https:']);
 
-async function fetchScrapeReply(firstUrl: string, agent: Dispatcher, opts: HttpScrapeOptions): Promise<RawReply> {
+async function fetchScrapeReply(first: RequestTarget, agent: Dispatcher, opts: HttpScrapeOptions): Promise<RawReply> {
   const maxRedirects = opts.maxRedirects ?? DEFAULT_MAX_REDIRECTS;
   const maxBodyBytes = opts.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
-  let url = firstUrl;
+  const timeoutMs = opts.headersTimeoutMs ?? DEFAULT_HEADERS_TIMEOUT_MS;
+  const headers = opts.userAgent === undefined ? DEFAULT_HEADERS : { 'user-agent': opts.userAgent };
+  let target = first;
   for (let hop = 0; ; hop++) {
-    const response = await request(url, {
+    const response = await agent.request({
+      origin: target.origin,
+      path: target.path,
       method: 'GET',
-      dispatcher: agent,
       signal: opts.signal,
-      headers: { 'user-agent': opts.userAgent ?? USER_AGENT },
-      headersTimeout: opts.headersTimeoutMs ?? DEFAULT_HEADERS_TIMEOUT_MS,
-      bodyTimeout: opts.headersTimeoutMs ?? DEFAULT_HEADERS_TIMEOUT_MS,
+      headers,
+      headersTimeout: timeoutMs,
+      // Per chunk only: the caller's AbortSignal is what bounds a dripping body as a whole.
+      bodyTimeout: timeoutMs,
     });
     const location = headerValue(response.headers.location);
     if (REDIRECT_STATUSES.has(response.statusCode) && location !== undefined) {
       await response.body.dump().catch(() => undefined);
       if (hop >= maxRedirects) throw new ScrapeError('SCRAPE_REDIRECT', `tracker redirected more than ${maxRedirects} times`);
-      url = redirectTarget(url, location);
+      target = targetOfUrl(redirectTarget(target, location));
       continue;
     }
     const body = await readBody(response, maxBodyBytes);
     const contentType = headerValue(response.headers['content-type']) ?? '';
     if (response.statusCode < 200 || response.statusCode > 299) throw statusError(response.statusCode, body, contentType);
-    return { url, body, contentType };
+    return { target, body, contentType };
   }
 }
+
+/** The same for every request that does not bring its own User-Agent (undici only reads it). */
+const DEFAULT_HEADERS: Readonly<Record<string, string>> = Object.freeze({ 'user-agent': USER_AGENT });
 
 function headerValue(value: string | string[] | undefined): string | undefined {
   return Array.isArray(value) ? value[0] : value;
 }
 
-function redirectTarget(from: string, location: string): string {
+function redirectTarget(from: RequestTarget, location: string): URL {
   let target: URL;
   try {
-    target = new URL(location, from);
+    target = new URL(location, from.origin + from.path);
   } catch {
     throw new ScrapeError('SCRAPE_REDIRECT', 'tracker redirected to an invalid URL');
   }
   if (!FOLLOWABLE_SCHEMES.has(target.protocol)) {
     throw new ScrapeError('SCRAPE_REDIRECT', `tracker redirected to a ${target.protocol} URL; only http and https are followed`);
   }
-  return target.href;
+  return target;
 }
 
 /** A non-2xx reply; a bencoded `failure reason` in it is still the tracker's own explanation. */
@@ -343,18 +369,41 @@ async function readBody(response: Dispatcher.ResponseData, maxBytes: number): Pr
     response.body.destroy();
     throw tooLarge(maxBytes);
   }
-  const chunks: Buffer[] = [];
-  let total = 0;
-  for await (const chunk of response.body as AsyncIterable<Buffer>) {
-    total += chunk.length;
-    if (total > maxBytes) {
-      response.body.destroy();
-      throw tooLarge(maxBytes);
-    }
-    chunks.push(chunk);
-  }
-  const raw = Buffer.concat(chunks, total);
+  const raw = await collectBody(response.body, maxBytes);
   return inflateBody(raw, headerValue(response.headers['content-encoding']), maxBytes);
+}
+
+/**
+ * Every chunk of `body`, failing as soon as more than `maxBytes` arrived. Plain stream events: an
+ * async iterator costs a promise per chunk, and a scrape reply is usually one chunk.
+ */
+function collectBody(body: Dispatcher.ResponseData['body'], maxBytes: number): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let total = 0;
+    let settled = false;
+    const settle = (error: Error | null) => {
+      if (settled) return;
+      settled = true;
+      body.off('data', onData);
+      if (error) reject(error);
+      else resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, total));
+    };
+    const onData = (chunk: Buffer) => {
+      total += chunk.length;
+      if (total > maxBytes) {
+        settle(tooLarge(maxBytes));
+        body.destroy();
+        return;
+      }
+      chunks.push(chunk);
+    };
+    body.on('data', onData);
+    body.once('end', () => settle(null));
+    body.once('error', (err: Error) => settle(err));
+    // Destroyed without an error (should not happen with undici, which passes the abort reason).
+    body.once('close', () => settle(new ScrapeError('SCRAPE_CONNECT', 'the connection closed before the reply ended')));
+  });
 }
 
 function tooLarge(maxBytes: number): ScrapeError {
@@ -445,11 +494,6 @@ function textField(dict: BDict, key: string): string | null {
   const value = dict.get(key);
   if (!isBytes(value)) return null;
   return cleanTrackerText(toText(value));
-}
-
-export function cleanTrackerText(text: string): string {
-  const clean = text.replace(/[\u0000-\u001f\u007f-\u009f]+/g, ' ').trim();
-  return clean.length > MAX_TRACKER_TEXT_CHARS ? `${clean.slice(0, MAX_TRACKER_TEXT_CHARS)}…` : clean;
 }
 
 /** BEP 3 / BEP 48: `files` keys are raw 20-byte info-hashes. */
@@ -543,25 +587,4 @@ function minRequestIntervalOf(reply: BDict): number | null {
   if (!isDict(flags)) return null;
   const interval = flags.get('min_request_interval');
   return typeof interval === 'number' && Number.isSafeInteger(interval) && interval > 0 ? interval : null;
-}
-
-// ---------------------------------------------------------------------------------------------
-// Turning whatever went wrong into one ScrapeError
-
-const CONNECT_ERRNOS = new Set(['ECONNREFUSED', 'ECONNRESET', 'EHOSTUNREACH', 'ENETUNREACH', 'EPIPE', 'EADDRNOTAVAIL', 'UND_ERR_SOCKET', 'UND_ERR_CLOSED']);
-const TIMEOUT_CODES = new Set(['UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'ETIMEDOUT']);
-
-/** Map a thrown value to a TrackerscopeError with a stable code; the signal firing wins. */
-export function asScrapeError(err: unknown, signal?: AbortSignal): TrackerscopeError {
-  if (signal?.aborted) return new ScrapeError('SCRAPE_TIMEOUT', 'tracker did not answer in time', { cause: err });
-  if (err instanceof TrackerscopeError) return err;
-  const code = (err as { code?: string } | null)?.code ?? '';
-  const detail = err instanceof Error ? err.message : String(err);
-  if (TIMEOUT_CODES.has(code)) return new ScrapeError('SCRAPE_TIMEOUT', `tracker timed out (${detail})`, { cause: err });
-  if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') return new ScrapeError('SCRAPE_DNS', `cannot resolve the tracker (${code})`, { cause: err });
-  if (code.startsWith('ERR_TLS') || code.startsWith('ERR_SSL') || code.includes('CERT')) {
-    return new ScrapeError('SCRAPE_TLS', `TLS failed (${detail})`, { cause: err });
-  }
-  if (CONNECT_ERRNOS.has(code)) return new ScrapeError('SCRAPE_CONNECT', `connection failed (${code}: ${detail})`, { cause: err });
-  return new ScrapeError('SCRAPE_CONNECT', `request failed (${detail})`, { cause: err });
 }

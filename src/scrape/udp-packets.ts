@@ -1,4 +1,4 @@
-import { TrackerscopeError } from '../errors.js';
+import { ScrapeError } from './errors.js';
 
 /**
  * The UDP tracker protocol's packets (BEP 15), encoded and decoded without any I/O. All integers
@@ -31,6 +31,8 @@ export const CONNECT_REPLY_BYTES = 16;
 export const SCRAPE_REQUEST_HEADER_BYTES = 16;
 /** Every reply starts with u32 action, u32 transaction id. */
 export const REPLY_HEADER_BYTES = 8;
+/** Where a reply carries its transaction id (BEP 15: after the u32 action). */
+export const REPLY_TX_ID_OFFSET = 4;
 /** BEP 15 scrape reply entry: u32 seeders, u32 completed, u32 leechers — not HTTP's order. */
 export const SCRAPE_ENTRY_BYTES = 12;
 /** Error text kept from an error reply; a tracker's message is a sentence, not a payload. */
@@ -57,7 +59,7 @@ export type UdpTrackerReply =
   | { action: 'invalid'; txId: number | undefined; reason: string };
 
 /** Thrown for arguments no caller should pass (a bug upstream, not a tracker's fault). */
-export class UdpPacketArgumentError extends TrackerscopeError {
+export class UdpPacketArgumentError extends ScrapeError {
   constructor(message: string) {
     super('SCRAPE_BAD_HASH', message);
   }
@@ -100,6 +102,16 @@ export function encodeScrapeRequest(connId: bigint, txId: number, hashes: readon
   return packet;
 }
 
+/**
+ * The transaction id a datagram carries, or undefined when it is too short to carry one. Lets the
+ * socket route a reply to the request waiting for it before decoding the rest; never throws.
+ */
+export function replyTxId(buf: Uint8Array): number | undefined {
+  if (buf.length < REPLY_HEADER_BYTES) return undefined;
+  const at = REPLY_TX_ID_OFFSET;
+  return ((buf[at]! << 24) | (buf[at + 1]! << 16) | (buf[at + 2]! << 8) | buf[at + 3]!) >>> 0;
+}
+
 /** Decode any datagram; never throws. Lengths are checked exactly as BEP 15 lays the replies out. */
 export function decodeReply(buf: Uint8Array): UdpTrackerReply {
   if (buf.length < REPLY_HEADER_BYTES) {
@@ -107,7 +119,7 @@ export function decodeReply(buf: Uint8Array): UdpTrackerReply {
   }
   const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
   const action = view.getUint32(0);
-  const txId = view.getUint32(4);
+  const txId = view.getUint32(REPLY_TX_ID_OFFSET);
   switch (action) {
     case ACTION_CONNECT:
       if (buf.length !== CONNECT_REPLY_BYTES) {

@@ -1,9 +1,9 @@
-import { randomBytes } from 'node:crypto';
+import { randomFillSync } from 'node:crypto';
 import dgram from 'node:dgram';
+import { isIP } from 'node:net';
 import ipaddr from 'ipaddr.js';
-import { TrackerscopeError } from '../errors.js';
+import { cleanTrackerText, ScrapeError, TrackerFailureError } from './errors.js';
 import { addressRange, BlockedAddressError, isAddressAllowed, type OutboundPolicy, type ResolvedAddress, resolveAllowed } from './guard.js';
-import { cleanTrackerText, ScrapeError, TrackerFailureError } from './http.js';
 import type { ScrapeCounts } from './types.js';
 import {
   decodeReply,
@@ -11,6 +11,7 @@ import {
   encodeScrapeRequest,
   INFO_HASH_BYTES,
   MAX_HASHES_PER_SCRAPE,
+  replyTxId,
   type UdpScrapeEntry,
   type UdpTrackerReply,
 } from './udp-packets.js';
@@ -19,6 +20,9 @@ import {
  * UDP tracker scrape (BEP 15) over node:dgram: connect → connection id → scrape, with
  * retransmission inside one deadline (the caller's AbortSignal), every resolved address tried
  * (IPv4 and IPv6), and nothing sent anywhere but an address the outbound policy allows.
+ *
+ * Scrapes of the same tracker address that overlap in time share one socket (see TrackerSocket),
+ * so a busy server does not create, bind, connect and close a socket per scrape.
  */
 
 /**
@@ -37,14 +41,17 @@ export const DEFAULT_ADDRESS_STAGGER_MS = 1000;
 export const DEFAULT_MAX_PACKETS_IN_FLIGHT = 4;
 /** Connection ids remembered by a cache; the oldest is dropped first. */
 export const DEFAULT_MAX_CACHED_CONNECTIONS = 4096;
-/** Random transaction ids drawn before giving up on finding one not already in use (2³² space). */
-const MAX_TX_ID_DRAWS = 8;
-const TX_ID_BYTES = 4;
 /**
  * How long a scrape with a cached connection id waits before the id is presumed dead and a fresh
  * connect is made, when no retry delays are configured (otherwise: the first retry delay).
  */
 export const DEFAULT_STALE_ID_WAIT_MS = 1000;
+/** Random transaction ids drawn before giving up on finding one not already in use (2³² space). */
+const MAX_TX_ID_DRAWS = 8;
+/** BEP 15: a transaction id is a u32. */
+const TX_ID_BYTES = 4;
+/** Random bytes drawn from the CSPRNG at once for transaction ids (one call per 1024 ids, not per id). */
+const TX_ID_POOL_BYTES = 4096;
 const MAX_PORT = 0xffff;
 
 // ---------------------------------------------------------------------------------------------
@@ -104,7 +111,7 @@ export function connectionKey(address: string, port: number): string {
 // Public API
 
 export interface UdpScrapeOptions {
-  /** The deadline: when it fires, every socket is closed and the call fails with SCRAPE_TIMEOUT. */
+  /** The deadline: when it fires, the call fails with SCRAPE_TIMEOUT and stops sending. */
   signal: AbortSignal;
   policy: OutboundPolicy;
   retryDelaysMs?: readonly number[];
@@ -131,41 +138,23 @@ export interface UdpScrapeResult {
  */
 export async function scrapeUdp(host: string, port: number, hashes: readonly Uint8Array[], opts: UdpScrapeOptions): Promise<UdpScrapeResult> {
   if (!Number.isInteger(port) || port < 1 || port > MAX_PORT) {
-    throw new TrackerscopeError('SCRAPE_BAD_PORT', `udp tracker port ${port} is not a port number`);
+    throw new ScrapeError('SCRAPE_BAD_PORT', `udp tracker port ${port} is not a port number`);
   }
-  if (hashes.length === 0) throw new TrackerscopeError('SCRAPE_NO_HASH', 'no info-hash to scrape');
-  hashes.forEach((hash, i) => {
-    if (hash.length !== INFO_HASH_BYTES) {
-      throw new TrackerscopeError('SCRAPE_BAD_HASH', `info-hash #${i} is ${hash.length} bytes; BEP 15 takes ${INFO_HASH_BYTES}`);
+  if (hashes.length === 0) throw new ScrapeError('SCRAPE_NO_HASH', 'no info-hash to scrape');
+  for (let i = 0; i < hashes.length; i++) {
+    const length = hashes[i]!.length;
+    if (length !== INFO_HASH_BYTES) {
+      throw new ScrapeError('SCRAPE_BAD_HASH', `info-hash #${i} is ${length} bytes; BEP 15 takes ${INFO_HASH_BYTES}`);
     }
-  });
+  }
   const { signal } = opts;
-  const where = connectionKey(host.replace(/^\[(.*)\]$/, '$1'), port);
+  const bare = unbracket(host);
+  const where = connectionKey(bare, port);
   if (signal.aborted) throw timeoutError(where);
 
-  // Trackers answer a repeated hash once (bittorrent-tracker keys its reply by hash), which would
-  // break the one-entry-per-hash length check: ask for each distinct hash once.
-  const slotOf = new Map<string, number>();
-  const distinct: Uint8Array[] = [];
-  const slots = hashes.map((hash) => {
-    const key = Buffer.from(hash.buffer, hash.byteOffset, hash.byteLength).toString('hex');
-    let slot = slotOf.get(key);
-    if (slot === undefined) {
-      slot = distinct.push(hash) - 1;
-      slotOf.set(key, slot);
-    }
-    return slot;
-  });
-
-  const resolve = opts.resolve ?? resolveAllowed;
-  let resolved: ResolvedAddress[];
-  try {
-    resolved = await untilAborted(resolve(host, opts.policy, signal), signal);
-  } catch (err) {
-    if (signal.aborted) throw timeoutError(where);
-    throw err;
-  }
-  const targets = sendableTargets(host, port, resolved, opts.policy);
+  const { distinct, slots } = distinctHashes(hashes);
+  const targets = literalTargets(bare, port, opts) ?? (await resolvedTargets(host, port, opts, where));
+  if (signal.aborted) throw timeoutError(where);
 
   const settings: AttemptSettings = {
     retryDelaysMs: opts.retryDelaysMs ?? DEFAULT_RETRY_DELAYS_MS,
@@ -173,14 +162,45 @@ export async function scrapeUdp(host: string, port: number, hashes: readonly Uin
     cache: opts.connectionCache ?? sharedConnectionIdCache,
     maxPacketsInFlight: Math.max(1, opts.maxPacketsInFlight ?? DEFAULT_MAX_PACKETS_IN_FLIGHT),
   };
-  const winner = await raceAddresses(targets, opts.addressStaggerMs ?? DEFAULT_ADDRESS_STAGGER_MS, signal, where, (target, attemptSignal) =>
-    scrapeAddress(target, distinct, settings, attemptSignal),
-  );
-  return {
-    counts: slots.map((slot) => toScrapeCounts(winner.value[slot])),
-    family: winner.target.family,
-    address: winner.target.address,
-  };
+  // One cancellation scope for the whole call, fed by the caller's signal; cancelled on the way out
+  // too, so a request this call abandoned (a connect nobody awaits any more) stops retransmitting.
+  const call = new Cancellation();
+  const onAbort = () => call.cancel();
+  signal.addEventListener('abort', onAbort, { once: true });
+  try {
+    const winner = await raceAddresses(targets, opts.addressStaggerMs ?? DEFAULT_ADDRESS_STAGGER_MS, call, signal, where, (target, scope) =>
+      scrapeAddress(target, distinct, settings, scope),
+    );
+    return {
+      counts: slots === null ? winner.value.map(toScrapeCounts) : slots.map((slot) => toScrapeCounts(winner.value[slot])),
+      family: winner.target.family,
+      address: winner.target.address,
+    };
+  } finally {
+    signal.removeEventListener('abort', onAbort);
+    call.cancel();
+  }
+}
+
+/**
+ * Trackers answer a repeated hash once (bittorrent-tracker keys its reply by hash), which would break
+ * the one-entry-per-hash length check: ask for each distinct hash once. `slots` maps every requested
+ * position to its distinct hash, or is null when there were no repeats.
+ */
+function distinctHashes(hashes: readonly Uint8Array[]): { distinct: readonly Uint8Array[]; slots: number[] | null } {
+  if (hashes.length === 1) return { distinct: hashes, slots: null };
+  const slotOf = new Map<string, number>();
+  const distinct: Uint8Array[] = [];
+  const slots = hashes.map((hash) => {
+    const key = Buffer.from(hash.buffer, hash.byteOffset, hash.byteLength).toString('latin1');
+    let slot = slotOf.get(key);
+    if (slot === undefined) {
+      slot = distinct.push(hash) - 1;
+      slotOf.set(key, slot);
+    }
+    return slot;
+  });
+  return distinct.length === hashes.length ? { distinct: hashes, slots: null } : { distinct, slots };
 }
 
 function toScrapeCounts(entry: UdpScrapeEntry | undefined): ScrapeCounts {
@@ -192,11 +212,40 @@ function toScrapeCounts(entry: UdpScrapeEntry | undefined): ScrapeCounts {
 // Addresses
 
 interface Target {
+  /** An IP the outbound policy allowed for this call: the only address a packet is sent to. */
   address: string;
   family: 4 | 6;
   port: number;
-  /** ip:port for messages and the connection cache. */
+  /** ip:port for messages, the socket pool and the connection cache. */
   key: string;
+}
+
+function unbracket(host: string): string {
+  return host.startsWith('[') && host.endsWith(']') ? host.slice(1, -1) : host;
+}
+
+/**
+ * A literal IP needs no resolver round trip (resolveAllowed would only echo it back): its checked
+ * targets at once, or null when the host is a name (or a resolver was injected).
+ */
+function literalTargets(bare: string, port: number, opts: UdpScrapeOptions): Target[] | null {
+  if (opts.resolve !== undefined) return null;
+  const family = isIP(bare);
+  return family === 0 ? null : sendableTargets(bare, port, [{ address: bare, family: family as 4 | 6 }], opts.policy);
+}
+
+/** The checked addresses a name resolves to; like a literal's, judged by `sendableTargets` before use. */
+async function resolvedTargets(host: string, port: number, opts: UdpScrapeOptions, where: string): Promise<Target[]> {
+  const { policy, signal } = opts;
+  const resolve = opts.resolve ?? resolveAllowed;
+  let resolved: ResolvedAddress[];
+  try {
+    resolved = await untilAborted(resolve(host, policy, signal), signal);
+  } catch (err) {
+    if (signal.aborted) throw timeoutError(where);
+    throw err;
+  }
+  return sendableTargets(host, port, resolved, policy);
 }
 
 /**
@@ -237,22 +286,85 @@ function canonicalIp(ip: string): string {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Cancellation
+
+/**
+ * Stops the requests of one scrape together: the caller's deadline, the address race being decided,
+ * a sibling packet failing. A plain flag and listener set, because an AbortController per attempt
+ * allocates an EventTarget, `AbortSignal.any` more, and `abort()` a DOMException with a stack trace —
+ * all measurable at thousands of scrapes a second. The caller's AbortSignal feeds the call's scope.
+ */
+class Cancellation {
+  #cancelled = false;
+  readonly #listeners = new Set<() => void>();
+  #detach: (() => void) | undefined;
+
+  get cancelled(): boolean {
+    return this.#cancelled;
+  }
+
+  cancel(): void {
+    if (this.#cancelled) return;
+    this.#cancelled = true;
+    this.#detach?.();
+    this.#detach = undefined;
+    if (this.#listeners.size === 0) return;
+    const listeners = [...this.#listeners];
+    this.#listeners.clear();
+    for (const listener of listeners) listener();
+  }
+
+  /** Call `listener` once on cancellation (the caller checks `cancelled` first). */
+  on(listener: () => void): void {
+    this.#listeners.add(listener);
+  }
+
+  off(listener: () => void): void {
+    this.#listeners.delete(listener);
+  }
+
+  /** A scope cancelled with this one, or on its own (which leaves this one running). */
+  child(): Cancellation {
+    const child = new Cancellation();
+    if (this.#cancelled) {
+      child.cancel();
+      return child;
+    }
+    const relay = () => child.cancel();
+    this.on(relay);
+    child.#detach = () => this.off(relay);
+    return child;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
 // Trying each address within the deadline
 
 /**
  * Start with the first address; start the next one when the previous fails or has not finished
  * after `staggerMs`; the first full answer wins and the others are cancelled. Settles only after
- * every started attempt has settled, so every socket is closed when the caller gets the result.
+ * every started attempt has settled, so no request of this call is left waiting on a socket.
  */
 function raceAddresses<T>(
   targets: readonly Target[],
   staggerMs: number,
+  call: Cancellation,
   signal: AbortSignal,
   where: string,
-  attempt: (target: Target, signal: AbortSignal) => Promise<T>,
+  attempt: (target: Target, scope: Cancellation) => Promise<T>,
 ): Promise<{ target: Target; value: T }> {
+  const only = targets.length === 1 ? targets[0] : undefined;
+  if (only !== undefined) {
+    // One address (the usual case): nothing to race, so no per-attempt scope or stagger timer.
+    return attempt(only, call).then(
+      (value) => ({ target: only, value }),
+      (error: unknown) => {
+        throw error instanceof TrackerFailureError ? error : mostTellingError([error], signal, where);
+      },
+    );
+  }
   return new Promise((resolve, reject) => {
-    const controllers: AbortController[] = [];
+    const scopes: Cancellation[] = [];
     const errors: unknown[] = [];
     let started = 0;
     let running = 0;
@@ -264,25 +376,30 @@ function raceAddresses<T>(
       if (decided) return;
       decided = outcome;
       clearTimeout(staggerTimer);
-      for (const controller of controllers) controller.abort();
+      for (const scope of scopes) scope.cancel();
     };
     const finishIfIdle = () => {
       if (settled || running > 0) return;
-      if (!decided && started < targets.length && !signal.aborted) return;
+      if (!decided && started < targets.length && !call.cancelled) return;
       settled = true;
       clearTimeout(staggerTimer);
+      call.off(onCallCancelled);
       if (decided?.ok) resolve({ target: decided.target, value: decided.value });
       else reject(decided ? decided.error : mostTellingError(errors, signal, where));
+    };
+    const onCallCancelled = () => {
+      clearTimeout(staggerTimer);
+      finishIfIdle();
     };
     const startNext = () => {
       clearTimeout(staggerTimer);
       const target = targets[started];
-      if (decided || target === undefined || signal.aborted) return;
+      if (decided || target === undefined || call.cancelled) return;
       started++;
       running++;
-      const controller = new AbortController();
-      controllers.push(controller);
-      attempt(target, AbortSignal.any([signal, controller.signal]))
+      const scope = call.child();
+      scopes.push(scope);
+      attempt(target, scope)
         .then(
           (value) => decide({ ok: true, target, value }),
           (error: unknown) => {
@@ -297,6 +414,7 @@ function raceAddresses<T>(
         });
       if (started < targets.length) staggerTimer = setTimeout(startNext, staggerMs);
     };
+    call.on(onCallCancelled);
     startNext();
     finishIfIdle();
   });
@@ -322,7 +440,7 @@ function untilAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
 }
 
 // ---------------------------------------------------------------------------------------------
-// One address: socket, connection id, scrape packets
+// One address: connection id, scrape packets
 
 interface AttemptSettings {
   retryDelaysMs: readonly number[];
@@ -331,40 +449,43 @@ interface AttemptSettings {
   maxPacketsInFlight: number;
 }
 
-async function scrapeAddress(target: Target, hashes: readonly Uint8Array[], settings: AttemptSettings, signal: AbortSignal): Promise<UdpScrapeEntry[]> {
-  const link = new TrackerLink(target);
+async function scrapeAddress(target: Target, hashes: readonly Uint8Array[], settings: AttemptSettings, scope: Cancellation): Promise<UdpScrapeEntry[]> {
+  const socket = trackerSockets.acquire(target);
   try {
-    await link.open(signal);
-    const session = new ConnectionSession(link, settings, signal);
-    const chunks: Uint8Array[][] = [];
+    const session = new ConnectionSession(socket, settings, scope);
+    if (hashes.length <= MAX_HASHES_PER_SCRAPE) return await scrapeChunk(socket, session, hashes, settings, scope);
+    const chunks: (readonly Uint8Array[])[] = [];
     for (let at = 0; at < hashes.length; at += MAX_HASHES_PER_SCRAPE) chunks.push(hashes.slice(at, at + MAX_HASHES_PER_SCRAPE));
-    const answers = await runLimited(chunks, settings.maxPacketsInFlight, signal, (chunk, chunkSignal) =>
-      scrapeChunk(link, session, chunk, settings, chunkSignal),
+    const answers = await runLimited(chunks, settings.maxPacketsInFlight, scope, (chunk, chunkScope) =>
+      scrapeChunk(socket, session, chunk, settings, chunkScope),
     );
     return answers.flat();
   } finally {
-    await link.close();
+    socket.release();
   }
 }
 
 /** Run `work` over `items`, at most `limit` at a time; the first failure cancels the rest. */
-async function runLimited<I, R>(items: readonly I[], limit: number, signal: AbortSignal, work: (item: I, signal: AbortSignal) => Promise<R>): Promise<R[]> {
-  const stop = new AbortController();
-  const combined = AbortSignal.any([signal, stop.signal]);
+async function runLimited<I, R>(items: readonly I[], limit: number, scope: Cancellation, work: (item: I, scope: Cancellation) => Promise<R>): Promise<R[]> {
+  const batch = scope.child();
   const results: R[] = [];
   let next = 0;
   let failure: { error: unknown } | undefined;
   const worker = async () => {
     for (let index = next++; failure === undefined && index < items.length; index = next++) {
       try {
-        results[index] = await work(items[index] as I, combined);
+        results[index] = await work(items[index] as I, batch);
       } catch (error) {
         if (failure === undefined) failure = { error };
-        stop.abort();
+        batch.cancel();
       }
     }
   };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  try {
+    await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  } finally {
+    batch.cancel();
+  }
   if (failure) throw failure.error;
   return results;
 }
@@ -372,57 +493,76 @@ async function runLimited<I, R>(items: readonly I[], limit: number, signal: Abor
 type ScrapeAnswer = { kind: 'counts'; counts: UdpScrapeEntry[] } | { kind: 'error'; message: string };
 
 async function scrapeChunk(
-  link: TrackerLink,
+  socket: TrackerSocket,
   session: ConnectionSession,
   hashes: readonly Uint8Array[],
   settings: AttemptSettings,
-  signal: AbortSignal,
+  scope: Cancellation,
 ): Promise<UdpScrapeEntry[]> {
   let connection = await session.connection();
   if (connection.fromCache) {
     // A cached id may be dead on the tracker's side (restart, rotated secret): opentracker drops
     // such packets silently, others answer an error. Either way: one wait, then connect afresh.
     const staleIdWaitMs = settings.retryDelaysMs[0] ?? DEFAULT_STALE_ID_WAIT_MS;
-    const answer = await requestScrape(link, connection.id, hashes, [], staleIdWaitMs, signal);
+    const answer = await requestScrape(socket, connection.id, hashes, [], staleIdWaitMs, scope);
     if (answer?.kind === 'counts') return answer.counts;
     connection = await session.renew(connection.id);
   }
-  const answer = await requestScrape(link, connection.id, hashes, settings.retryDelaysMs, undefined, signal);
+  const answer = await requestScrape(socket, connection.id, hashes, settings.retryDelaysMs, undefined, scope);
   if (answer === undefined) throw new Error('internal: a scrape without a give-up time returned nothing');
   if (answer.kind === 'error') throw trackerFailure(answer.message);
   return answer.counts;
 }
 
+function acceptScrape(expected: number): (reply: UdpTrackerReply) => Verdict<ScrapeAnswer> {
+  return (reply) => {
+    switch (reply.action) {
+      case 'scrape':
+        return reply.counts.length === expected
+          ? { ok: true, value: { kind: 'counts', counts: reply.counts } }
+          : { ok: false, reason: `scrape reply has ${reply.counts.length} entries for ${expected} info-hashes` };
+      case 'error':
+        return { ok: true, value: { kind: 'error', message: reply.message } };
+      case 'connect':
+        return { ok: false, reason: 'connect reply to a scrape request' };
+      case 'invalid':
+        return { ok: false, reason: reply.reason };
+    }
+  };
+}
+
 function requestScrape(
-  link: TrackerLink,
+  socket: TrackerSocket,
   connectionId: bigint,
   hashes: readonly Uint8Array[],
   retryDelaysMs: readonly number[],
   giveUpAfterMs: number | undefined,
-  signal: AbortSignal,
+  scope: Cancellation,
 ): Promise<ScrapeAnswer | undefined> {
-  const txId = link.newTxId();
-  return link.request<ScrapeAnswer>({
+  const txId = socket.newTxId();
+  return socket.request<ScrapeAnswer>({
     packet: encodeScrapeRequest(connectionId, txId, hashes),
     txId,
     retryDelaysMs,
     giveUpAfterMs,
-    signal,
-    accept: (reply) => {
-      switch (reply.action) {
-        case 'scrape':
-          return reply.counts.length === hashes.length
-            ? { ok: true, value: { kind: 'counts', counts: reply.counts } }
-            : { ok: false, reason: `scrape reply has ${reply.counts.length} entries for ${hashes.length} info-hashes` };
-        case 'error':
-          return { ok: true, value: { kind: 'error', message: reply.message } };
-        case 'connect':
-          return { ok: false, reason: 'connect reply to a scrape request' };
-        case 'invalid':
-          return { ok: false, reason: reply.reason };
-      }
-    },
+    scope,
+    accept: acceptScrape(hashes.length),
   });
+}
+
+type ConnectAnswer = { kind: 'connected'; id: bigint } | { kind: 'error'; message: string };
+
+function acceptConnect(reply: UdpTrackerReply): Verdict<ConnectAnswer> {
+  switch (reply.action) {
+    case 'connect':
+      return { ok: true, value: { kind: 'connected', id: reply.connectionId } };
+    case 'error':
+      return { ok: true, value: { kind: 'error', message: reply.message } };
+    case 'scrape':
+      return { ok: false, reason: 'scrape reply to a connect request' };
+    case 'invalid':
+      return { ok: false, reason: reply.reason };
+  }
 }
 
 function trackerFailure(message: string): TrackerFailureError {
@@ -440,14 +580,14 @@ class ConnectionSession {
   #renewed = false;
 
   constructor(
-    private readonly link: TrackerLink,
+    private readonly socket: TrackerSocket,
     private readonly settings: AttemptSettings,
-    private readonly signal: AbortSignal,
+    private readonly scope: Cancellation,
   ) {}
 
   connection(): Promise<Connection> {
     if (this.#current === undefined) {
-      const cached = this.settings.cache.get(this.link.target.key);
+      const cached = this.settings.cache.get(this.socket.target.key);
       this.#current = cached === undefined ? this.#connect() : Promise.resolve({ id: cached, fromCache: true });
     }
     return this.#current;
@@ -456,38 +596,27 @@ class ConnectionSession {
   renew(staleId: bigint): Promise<Connection> {
     if (!this.#renewed || this.#current === undefined) {
       this.#renewed = true;
-      this.settings.cache.delete(this.link.target.key, staleId);
+      this.settings.cache.delete(this.socket.target.key, staleId);
       this.#current = this.#connect();
     }
     return this.#current;
   }
 
   #connect(): Promise<Connection> {
-    const txId = this.link.newTxId();
-    const connecting = this.link
-      .request<{ kind: 'connected'; id: bigint } | { kind: 'error'; message: string }>({
+    const txId = this.socket.newTxId();
+    const connecting = this.socket
+      .request<ConnectAnswer>({
         packet: encodeConnectRequest(txId),
         txId,
         retryDelaysMs: this.settings.retryDelaysMs,
         giveUpAfterMs: undefined,
-        signal: this.signal,
-        accept: (reply) => {
-          switch (reply.action) {
-            case 'connect':
-              return { ok: true, value: { kind: 'connected', id: reply.connectionId } };
-            case 'error':
-              return { ok: true, value: { kind: 'error', message: reply.message } };
-            case 'scrape':
-              return { ok: false, reason: 'scrape reply to a connect request' };
-            case 'invalid':
-              return { ok: false, reason: reply.reason };
-          }
-        },
+        scope: this.scope,
+        accept: acceptConnect,
       })
       .then((answer) => {
         if (answer === undefined) throw new Error('internal: a connect without a give-up time returned nothing');
         if (answer.kind === 'error') throw trackerFailure(answer.message);
-        this.settings.cache.set(this.link.target.key, answer.id, this.settings.connectionIdTtlMs);
+        this.settings.cache.set(this.socket.target.key, answer.id, this.settings.connectionIdTtlMs);
         return { id: answer.id, fromCache: false };
       });
     // Whoever awaits it sees the failure; this only keeps an abandoned one from being "unhandled".
@@ -497,18 +626,32 @@ class ConnectionSession {
 }
 
 // ---------------------------------------------------------------------------------------------
-// The socket
+// The sockets
+
+/** Transaction ids are unpredictable (BEP 15: they are what stops an off-path spoofer), drawn in bulk. */
+const txIdPool = Buffer.allocUnsafeSlow(TX_ID_POOL_BYTES);
+let txIdPoolOffset = TX_ID_POOL_BYTES;
+
+function randomTxId(): number {
+  if (txIdPoolOffset + TX_ID_BYTES > TX_ID_POOL_BYTES) {
+    randomFillSync(txIdPool);
+    txIdPoolOffset = 0;
+  }
+  const txId = txIdPool.readUInt32BE(txIdPoolOffset);
+  txIdPoolOffset += TX_ID_BYTES;
+  return txId;
+}
 
 type Verdict<T> = { ok: true; value: T } | { ok: false; reason: string };
 
 interface RequestSpec<T> {
   packet: Uint8Array;
   txId: number;
-  /** Waits before each retransmission; after the last send, wait for the signal (or give up). */
+  /** Waits before each retransmission; after the last send, wait for cancellation (or give up). */
   retryDelaysMs: readonly number[];
-  /** After the last send, resolve `undefined` this long after instead of waiting for the signal. */
+  /** After the last send, resolve `undefined` this long after instead of waiting for cancellation. */
   giveUpAfterMs: number | undefined;
-  signal: AbortSignal;
+  scope: Cancellation;
   /** Judge a reply carrying our transaction id: take it, or note why it is malformed and keep waiting. */
   accept: (reply: UdpTrackerReply) => Verdict<T>;
 }
@@ -519,51 +662,97 @@ interface PendingRequest {
 }
 
 /**
- * One dgram socket bound to the wildcard of the target's family and connected to the checked
- * ip:port: the kernel then sends only there and drops datagrams from anyone else, and we check the
- * source again anyway. Replies are dispatched to requests by transaction id.
+ * Open sockets by tracker ip:port. Scrapes of one tracker that overlap in time share its socket;
+ * a socket closes once nobody uses it (see TrackerSocket.release), so nothing stays open between
+ * bursts of scrapes, and a socket that failed is replaced for the next user.
  */
-class TrackerLink {
-  readonly #socket: dgram.Socket;
-  readonly #pending = new Map<number, PendingRequest>();
-  readonly #canonicalAddress: string;
-  #failure: Error | undefined;
-  #onOpenFailure: ((error: Error) => void) | undefined;
-  #closed = false;
+class TrackerSocketPool {
+  readonly #sockets = new Map<string, TrackerSocket>();
+  readonly #forget = (socket: TrackerSocket) => {
+    if (this.#sockets.get(socket.target.key) === socket) this.#sockets.delete(socket.target.key);
+  };
 
-  constructor(readonly target: Target) {
+  /** The open socket for this checked target, or a new one; the caller must `release()` it. */
+  acquire(target: Target): TrackerSocket {
+    let socket = this.#sockets.get(target.key);
+    if (socket === undefined || !socket.usable) {
+      socket = new TrackerSocket(target, this.#forget);
+      this.#sockets.set(target.key, socket);
+    }
+    socket.retain();
+    return socket;
+  }
+}
+
+const trackerSockets = new TrackerSocketPool();
+
+/**
+ * One dgram socket, bound explicitly to the wildcard of the target's family and connected to the
+ * checked ip:port: the kernel then sends only there, drops datagrams from anyone else, and reports
+ * ICMP "port unreachable" (an unconnected socket never hears of it, turning a refused port into a
+ * wait for the deadline). We check each reply's source again anyway, then route it to its request by
+ * transaction id; a datagram nobody waits for is ignored.
+ */
+class TrackerSocket {
+  readonly #socket: dgram.Socket;
+  readonly #canonicalAddress: string;
+  readonly #pending = new Map<number, PendingRequest>();
+  readonly #forget: (socket: TrackerSocket) => void;
+  /** One callback for every send: a send error (e.g. a pending ICMP error) ends this socket. */
+  readonly #afterSend = (err: Error | null) => {
+    if (err) this.#fail(err);
+  };
+  /** Packets sent before `connect` completed, with the transaction they belong to. */
+  #queued: { txId: number; packet: Uint8Array }[] = [];
+  #users = 0;
+  #connected = false;
+  #closed = false;
+  #failure: ScrapeError | undefined;
+  #idleCheck: NodeJS.Immediate | undefined;
+
+  constructor(
+    readonly target: Target,
+    forget: (socket: TrackerSocket) => void,
+  ) {
+    this.#forget = forget;
     this.#canonicalAddress = canonicalIp(target.address);
-    this.#socket = dgram.createSocket({ type: target.family === 6 ? 'udp6' : 'udp4', ipv6Only: target.family === 6 });
+    const v6 = target.family === 6;
+    this.#socket = dgram.createSocket({ type: v6 ? 'udp6' : 'udp4', ipv6Only: v6 });
     this.#socket.on('message', (msg, rinfo) => this.#onMessage(msg, rinfo));
-    this.#socket.on('error', (err) => this.#onError(err));
+    // ICMP errors for the connected peer arrive here; so do bind errors.
+    this.#socket.on('error', (err) => this.#fail(err));
+    this.#socket.bind({ port: 0, address: v6 ? '::' : '0.0.0.0' }, () => {
+      if (this.#closed) return;
+      this.#socket.connect(target.port, target.address, (err?: Error) => this.#onConnected(err));
+    });
   }
 
-  open(signal: AbortSignal): Promise<void> {
-    return new Promise((resolve, reject) => {
-      const done = (error?: Error) => {
-        signal.removeEventListener('abort', onAbort);
-        this.#onOpenFailure = undefined;
-        if (error) reject(error);
-        else resolve();
-      };
-      const onAbort = () => done(timeoutError(this.target.key));
-      if (signal.aborted) return done(timeoutError(this.target.key));
-      signal.addEventListener('abort', onAbort, { once: true });
-      this.#onOpenFailure = done;
-      const wildcard = this.target.family === 6 ? '::' : '0.0.0.0';
-      this.#socket.bind({ port: 0, address: wildcard }, () => {
-        if (this.#onOpenFailure !== done) return;
-        this.#socket.connect(this.target.port, this.target.address, (err?: Error) => {
-          if (this.#onOpenFailure !== done) return;
-          done(err ? this.#networkError(err) : undefined);
-        });
-      });
+  /** Whether a new scrape may use this socket (it has not failed or closed). */
+  get usable(): boolean {
+    return !this.#closed && this.#failure === undefined;
+  }
+
+  retain(): void {
+    this.#users++;
+  }
+
+  /**
+   * The last user closes the socket, at the end of the current event-loop turn: a scrape that
+   * starts as another one ends (a loop over trackers or torrents) reuses it, and nothing stays open
+   * once the process has moved on.
+   */
+  release(): void {
+    this.#users--;
+    if (this.#users > 0 || this.#closed || this.#idleCheck !== undefined) return;
+    this.#idleCheck = setImmediate(() => {
+      this.#idleCheck = undefined;
+      if (this.#users === 0) this.#close(null);
     });
   }
 
   newTxId(): number {
     for (let draw = 0; draw < MAX_TX_ID_DRAWS; draw++) {
-      const txId = randomBytes(TX_ID_BYTES).readUInt32BE(0);
+      const txId = randomTxId();
       if (!this.#pending.has(txId)) return txId;
     }
     throw new Error('internal: no free transaction id');
@@ -571,29 +760,39 @@ class TrackerLink {
 
   request<T>(spec: RequestSpec<T>): Promise<T | undefined> {
     return new Promise((resolve, reject) => {
-      const { txId, signal } = spec;
+      const { txId, scope } = spec;
+      if (this.#failure) return reject(this.#failure);
+      if (this.#closed || scope.cancelled) return reject(timeoutError(this.target.key));
+      if (this.#pending.has(txId)) return reject(new Error('internal: transaction id already in use'));
       let malformed: string | undefined;
       let timer: NodeJS.Timeout | undefined;
-      let finished = false;
+      let sends = 0;
       const finish = () => {
-        finished = true;
         clearTimeout(timer);
-        signal.removeEventListener('abort', onAbort);
+        scope.off(onCancel);
         this.#pending.delete(txId);
       };
       const fail = (error: Error) => {
         finish();
         reject(error);
       };
-      const onAbort = () =>
+      const onCancel = () =>
         fail(
           malformed === undefined
             ? timeoutError(this.target.key)
             : new ScrapeError('SCRAPE_BAD_REPLY', `udp tracker ${this.target.key} sent only malformed replies (${malformed})`),
         );
-      if (this.#failure) return reject(this.#failure);
-      if (this.#closed || signal.aborted) return reject(timeoutError(this.target.key));
-      if (this.#pending.has(txId)) return reject(new Error('internal: transaction id already in use'));
+      const transmit = () => {
+        this.#send(txId, spec.packet);
+        const retryDelay = spec.retryDelaysMs[sends++];
+        if (retryDelay !== undefined) timer = setTimeout(transmit, retryDelay);
+        else if (spec.giveUpAfterMs !== undefined) {
+          timer = setTimeout(() => {
+            finish();
+            resolve(undefined);
+          }, spec.giveUpAfterMs);
+        }
+      };
       this.#pending.set(txId, {
         onReply: (reply) => {
           const verdict = spec.accept(reply);
@@ -606,68 +805,65 @@ class TrackerLink {
         },
         fail,
       });
-      signal.addEventListener('abort', onAbort, { once: true });
-      let sends = 0;
-      const transmit = () => {
-        this.#send(spec.packet, fail);
-        if (finished) return;
-        const retryDelay = spec.retryDelaysMs[sends++];
-        if (retryDelay !== undefined) timer = setTimeout(transmit, retryDelay);
-        else if (spec.giveUpAfterMs !== undefined) {
-          timer = setTimeout(() => {
-            finish();
-            resolve(undefined);
-          }, spec.giveUpAfterMs);
-        }
-      };
+      scope.on(onCancel);
       transmit();
     });
   }
 
-  async close(): Promise<void> {
-    if (this.#closed) return;
-    this.#closed = true;
-    const closing = new Error('internal: socket closed');
-    for (const pending of [...this.#pending.values()]) pending.fail(closing);
-    this.#onOpenFailure?.(closing);
-    await new Promise<void>((resolve) => {
-      try {
-        this.#socket.close(() => resolve());
-      } catch {
-        resolve();
-      }
-    });
+  #send(txId: number, packet: Uint8Array): void {
+    if (!this.usable) return;
+    if (!this.#connected) {
+      this.#queued.push({ txId, packet });
+      return;
+    }
+    this.#socket.send(packet, this.#afterSend);
   }
 
-  #send(packet: Uint8Array, fail: (error: Error) => void): void {
+  #onConnected(err: Error | undefined): void {
     if (this.#closed) return;
-    try {
-      this.#socket.send(packet, (err) => {
-        if (err) fail(this.#networkError(err));
-      });
-    } catch (err) {
-      fail(this.#networkError(err as Error));
+    if (err) {
+      this.#fail(err);
+      return;
     }
+    this.#connected = true;
+    const queued = this.#queued;
+    this.#queued = [];
+    // A request cancelled while the socket was connecting has nothing left to send.
+    for (const { txId, packet } of queued) if (this.#pending.has(txId)) this.#socket.send(packet, this.#afterSend);
   }
 
   #onMessage(msg: Buffer, rinfo: dgram.RemoteInfo): void {
     if (rinfo.port !== this.target.port) return;
     if (rinfo.address !== this.target.address && canonicalIp(rinfo.address) !== this.#canonicalAddress) return;
-    const reply = decodeReply(msg);
-    if (reply.txId === undefined) return;
-    this.#pending.get(reply.txId)?.onReply(reply);
+    const txId = replyTxId(msg);
+    if (txId === undefined) return;
+    this.#pending.get(txId)?.onReply(decodeReply(msg));
   }
 
-  /** ICMP "port unreachable" and friends arrive here on a connected socket: this address is done. */
-  #onError(err: Error): void {
-    const error = this.#networkError(err);
-    this.#failure = error;
-    this.#onOpenFailure?.(error);
-    for (const pending of [...this.#pending.values()]) pending.fail(error);
-  }
-
-  #networkError(err: Error): ScrapeError {
+  /** This address is done (ICMP unreachable, send or bind failure): every request on it fails. */
+  #fail(err: Error): void {
+    if (!this.usable) return;
     const code = (err as { code?: string }).code ?? 'error';
-    return new ScrapeError('SCRAPE_CONNECT', `udp tracker ${this.target.key} is unreachable (${code}: ${err.message})`, { cause: err });
+    const error = new ScrapeError('SCRAPE_CONNECT', `udp tracker ${this.target.key} is unreachable (${code}: ${err.message})`, { cause: err });
+    this.#failure = error;
+    this.#close(error);
+  }
+
+  #close(error: Error | null): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#forget(this);
+    if (this.#idleCheck !== undefined) clearImmediate(this.#idleCheck);
+    this.#idleCheck = undefined;
+    this.#queued = [];
+    if (this.#pending.size > 0) {
+      const reason = error ?? new Error('internal: socket closed');
+      for (const pending of [...this.#pending.values()]) pending.fail(reason);
+    }
+    try {
+      this.#socket.close();
+    } catch {
+      // Already closed by dgram itself (e.g. after a bind failure): nothing left to release.
+    }
   }
 }

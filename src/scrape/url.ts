@@ -1,4 +1,4 @@
-import { TrackerscopeError } from '../errors.js';
+import { ScrapeError } from './errors.js';
 import type { TrackerProtocol } from './types.js';
 
 /**
@@ -106,15 +106,19 @@ export function percentEncodeBytes(bytes: Uint8Array): string {
  * torrents at once (BEP 48).
  */
 export function appendInfoHashes(scrapeUrl: string, hashes: readonly Uint8Array[]): string {
-  if (hashes.length === 0) throw new TrackerscopeError('SCRAPE_NO_HASH', 'no info-hash to scrape');
-  const params = hashes.map((hash) => `info_hash=${percentEncodeBytes(assertInfoHash(hash))}`);
-  return scrapeUrl + querySeparator(scrapeUrl) + params.join('&');
+  return scrapeUrl + querySeparator(scrapeUrl) + infoHashParams(hashes);
+}
+
+/** `info_hash=…&info_hash=…`, one parameter per hash, each byte percent-encoded. */
+export function infoHashParams(hashes: readonly Uint8Array[]): string {
+  if (hashes.length === 0) throw new ScrapeError('SCRAPE_NO_HASH', 'no info-hash to scrape');
+  return hashes.map((hash) => `info_hash=${percentEncodeBytes(assertInfoHash(hash))}`).join('&');
 }
 
 /** Every hash sent to a tracker is 20 bytes (v2 hashes arrive already truncated, BEP 52). */
 export function assertInfoHash(hash: Uint8Array): Uint8Array {
   if (hash.length !== INFO_HASH_BYTES) {
-    throw new TrackerscopeError('SCRAPE_BAD_HASH', `an info-hash is ${INFO_HASH_BYTES} bytes, got ${hash.length}`);
+    throw new ScrapeError('SCRAPE_BAD_HASH', `an info-hash is ${INFO_HASH_BYTES} bytes, got ${hash.length}`);
   }
   return hash;
 }

@@ -1,19 +1,10 @@
 import { WebSocket } from 'undici';
-import { TrackerscopeError } from '../errors.js';
+import type { TrackerscopeError } from '../errors.js';
+import { asScrapeError, cleanTrackerText, ScrapeError, TrackerFailureError } from './errors.js';
 import type { OutboundPolicy } from './guard.js';
-import {
-  asScrapeError,
-  cleanTrackerText,
-  DEFAULT_CONNECT_TIMEOUT_MS,
-  DEFAULT_MAX_WS_MESSAGE_BYTES,
-  GuardedAgent,
-  ScrapeError,
-  TrackerFailureError,
-  USER_AGENT,
-} from './http.js';
+import { DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_MAX_WS_MESSAGE_BYTES, GuardedAgent, USER_AGENT } from './http.js';
 import type { ScrapeCounts } from './types.js';
 import { assertInfoHash } from './url.js';
-
 
 export interface WebSocketScrapeOptions {
   /** Cuts the whole exchange: connect, handshake, waiting for the reply. */
@@ -67,7 +58,7 @@ export async function scrapeWebSocket(
 
 /** The WebTorrent scrape request: hashes as "binary strings" (one char per byte). */
 export function scrapeMessage(hashes: readonly Uint8Array[]): string {
-  if (hashes.length === 0) throw new TrackerscopeError('SCRAPE_NO_HASH', 'no info-hash to scrape');
+  if (hashes.length === 0) throw new ScrapeError('SCRAPE_NO_HASH', 'no info-hash to scrape');
   const infoHash = hashes.map((hash) => Buffer.from(assertInfoHash(hash)).toString('latin1'));
   return JSON.stringify({ action: 'scrape', info_hash: infoHash });
 }

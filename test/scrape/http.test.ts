@@ -2,13 +2,14 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { gzipSync, deflateSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { encode } from '../../src/bencode/index.js';
+import { decode, encode, isDict } from '../../src/bencode/index.js';
 import type { TrackerscopeError } from '../../src/errors.js';
 import type { OutboundPolicy } from '../../src/scrape/guard.js';
 import { DEFAULT_MAX_BODY_BYTES, GuardedAgent, type HttpScrapeOptions, parseScrapeReply, scrapeHttp } from '../../src/scrape/http.js';
-import { scrapeUrlFor } from '../../src/scrape/url.js';
+import { appendInfoHashes, percentEncodeBytes, scrapeUrlFor } from '../../src/scrape/url.js';
 import {
   announceOverHttp,
+  httpGet,
   infoHashesOf,
   replyWith,
   type RunningBittorrentTracker,
@@ -75,6 +76,26 @@ describe('scrapeHttp against bittorrent-tracker (in-process, loopback)', () => {
     ]);
     expect(result.family).toBe(4);
     expect(result.minRequestInterval).toBe(600);
+  });
+
+  // The wire fact behind filesOf()'s UTF-8 key reading, checked against the real package so the
+  // README note can cite it: bittorrent-tracker's server.js keys `files` by the hash as a binary
+  // string (`response.files[hex2bin(infoHash)]`), and bencode@4 writes string keys as UTF-8
+  // (webtorrent/node-bencode#88), so each byte >= 0x80 arrives as two bytes.
+  it('bittorrent-tracker@10 keys `files` by the UTF-8 of the hash read as latin1, and scrapeHttp reads that key', async () => {
+    const highBytes = Buffer.from(`ff80c3a900${'7f'.repeat(13)}e9c2`, 'hex');
+    await tracker.announce(highBytes, { port: 7201, left: 0 });
+    await tracker.announce(highBytes, { port: 7202, left: 9 });
+    const raw = Buffer.from(await httpGet(`${tracker.origin}/scrape?info_hash=${percentEncodeBytes(highBytes)}`), 'latin1');
+    const reply = decode(raw);
+    const files = isDict(reply) ? reply.get('files') : undefined;
+    if (!isDict(files)) throw new Error(`not a scrape reply: ${raw.toString('latin1')}`);
+    const keys = [...files.keys()].map((key) => Buffer.from(key, 'latin1'));
+    const utf8OfLatin1 = Buffer.from(highBytes.toString('latin1'), 'utf8');
+    expect(keys).toEqual([utf8OfLatin1]);
+    expect(utf8OfLatin1.length).toBe(20 + 6); // six bytes >= 0x80, each written as two
+    const result = await scrapeHttp(`${tracker.origin}/scrape`, [highBytes], opts());
+    expect(result.counts).toEqual([{ seeders: 1, leechers: 1, completed: 1, downloaders: null, unknown: false }]);
   });
 
   it('scrapes several hashes in one request, answers in request order', async () => {
@@ -167,6 +188,21 @@ describe('scrapeHttp: what a well-behaved reply can carry', () => {
         { seeders: 4, leechers: 5, completed: 6, downloaders: 2, unknown: false },
         { seeders: null, leechers: null, completed: null, downloaders: null, unknown: true },
       ]);
+    });
+  });
+
+  it('sends the request target WHATWG URL parsing gives the scrape URL with its info_hash appended', async () => {
+    const hashes = [a, b];
+    const shapes = ['/scrape', '/scrape?', '/scrape.php?passkey=k&', '/t/scrape.php?passkey=a b&x=%7e', '/x/../scrape?q', '/scrap%C3%A9/é', '/scrape#fragment'];
+    await withServer(replyWith(scrapeReplyBytes([{ hash: a, complete: 1, incomplete: 0, downloaded: 0 }])), async (server) => {
+      for (const shape of shapes) {
+        const scrapeUrl = `${server.origin}${shape}`;
+        const result = await scrapeHttp(scrapeUrl, hashes, opts());
+        expect(result.counts[0]?.seeders, shape).toBe(1);
+        const expected = new URL(appendInfoHashes(scrapeUrl.split('#')[0]!, hashes));
+        expect(server.requests.at(-1), shape).toBe(expected.pathname + expected.search);
+        expect(infoHashesOf(server.requests.at(-1)!), shape).toEqual(hashes);
+      }
     });
   });
 

@@ -12,6 +12,7 @@ import {
   MAX_ERROR_MESSAGE_BYTES,
   MAX_HASHES_PER_SCRAPE,
   PROTOCOL_ID,
+  replyTxId,
 } from '../../src/scrape/udp-packets.js';
 
 function hashOf(seed: number): Uint8Array {
@@ -208,6 +209,28 @@ describe('decodeReply', () => {
         const decoded = decodeReply(reply(action, txId >>> 0, rest));
         return decoded.txId === txId >>> 0;
       }),
+      { numRuns: 2000 },
+    );
+  });
+});
+
+describe('replyTxId (routing a datagram before decoding it)', () => {
+  it('reads the u32 after the action, unsigned, and nothing from a packet too short to carry one', () => {
+    expect(replyTxId(reply(2, 0xfedcba98))).toBe(0xfedcba98);
+    expect(replyTxId(reply(0, 0))).toBe(0);
+    expect(replyTxId(new Uint8Array(7))).toBeUndefined();
+    expect(replyTxId(new Uint8Array(0))).toBeUndefined();
+  });
+
+  it('reads a view into a larger buffer at its own offset', () => {
+    const backing = Buffer.alloc(32, 0xee);
+    backing.set(reply(3, 0x01020304), 5);
+    expect(replyTxId(backing.subarray(5, 13))).toBe(0x01020304);
+  });
+
+  it('agrees with decodeReply on every datagram, never throwing', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 64 }), (bytes) => replyTxId(bytes) === decodeReply(bytes).txId),
       { numRuns: 2000 },
     );
   });

@@ -246,6 +246,92 @@ describe('scrapeUdp against a correct tracker', () => {
   });
 });
 
+describe('one socket per tracker address, shared by overlapping scrapes', () => {
+  it('overlapping scrapes of one tracker send from one socket, closed once the last one settles', async () => {
+    const fake = await startFake(honest());
+    const before = await udpHandles();
+    const hashes = Array.from({ length: 8 }, (_, i) => awkwardInfoHash(40 + i));
+    const cache = new ConnectionIdCache();
+    const results = await Promise.all(hashes.map((hash) => scrapeUdp('127.0.0.1', fake.port, [hash], options({ connectionCache: cache }))));
+    for (const [i, result] of results.entries()) expectCounts(result.counts, [hashes[i]!]);
+    expect(fake.count('scrape')).toBe(hashes.length);
+    expect(new Set(fake.requests.map((r) => r.from.port)).size).toBe(1);
+    expect(await udpHandles()).toBe(before);
+  });
+
+  it('routes each reply to its own scrape by transaction id, whatever order they come back in', async () => {
+    const held: Extract<FakeRequest, { kind: 'scrape' }>[] = [];
+    const batch = 4;
+    const fake = await startFake((request, tracker) => {
+      if (request.kind === 'connect') tracker.send(connectReply(request.txId, 0x51n), request.from);
+      else if (request.kind === 'scrape') {
+        held.push(request);
+        if (held.length === batch) for (const r of [...held].reverse()) tracker.send(scrapeReply(r.txId, r.hashes.map(countsFor)), r.from);
+      }
+    });
+    const cache = new ConnectionIdCache();
+    cache.set(connectionKey('127.0.0.1', fake.port), 0x51n, 60_000);
+    const hashes = Array.from({ length: batch }, (_, i) => [awkwardInfoHash(60 + 2 * i), awkwardInfoHash(61 + 2 * i)]);
+    const results = await Promise.all(hashes.map((pair) => scrapeUdp('127.0.0.1', fake.port, pair, options({ connectionCache: cache }))));
+    for (const [i, result] of results.entries()) expectCounts(result.counts, hashes[i]!);
+    expect(new Set(held.map((r) => r.txId)).size).toBe(batch);
+    expect(new Set(held.map((r) => r.from.port)).size).toBe(1);
+  });
+
+  it('a scrape that starts as another ends reuses its socket; nothing stays open afterwards', async () => {
+    const fake = await startFake(honest());
+    const before = await udpHandles();
+    const cache = new ConnectionIdCache();
+    await scrapeUdp('127.0.0.1', fake.port, [awkwardInfoHash(70)], options({ connectionCache: cache }));
+    await scrapeUdp('127.0.0.1', fake.port, [awkwardInfoHash(71)], options({ connectionCache: cache }));
+    expect(fake.requests.map((r) => r.kind)).toEqual(['connect', 'scrape', 'scrape']);
+    expect(new Set(fake.requests.map((r) => r.from.port)).size).toBe(1);
+    expect(await udpHandles()).toBe(before);
+  });
+
+  it('a refused port fails every scrape of that address at once, and no scrape of another tracker', async () => {
+    const good = await startFake(honest());
+    const refused = await closedPort();
+    const started = performance.now();
+    const [first, second, other] = await Promise.allSettled([
+      scrapeUdp('127.0.0.1', refused, [awkwardInfoHash(1)], options()),
+      scrapeUdp('127.0.0.1', refused, [awkwardInfoHash(2)], options()),
+      scrapeUdp('127.0.0.1', good.port, [awkwardInfoHash(3)], options()),
+    ]);
+    expect(performance.now() - started).toBeLessThan(RETRY_DELAYS_MS[0]!);
+    for (const outcome of [first, second]) {
+      expect(outcome.status).toBe('rejected');
+      expect(outcome.status === 'rejected' && (outcome.reason as TrackerscopeError).code).toBe('SCRAPE_CONNECT');
+    }
+    expect(other.status).toBe('fulfilled');
+    if (other.status === 'fulfilled') expectCounts(other.value.counts, [awkwardInfoHash(3)]);
+  });
+
+  it('a socket that failed is never handed out again: the next scrape of that address gets a new one', async () => {
+    const port = await closedPort();
+    expect((await rejection(scrapeUdp('127.0.0.1', port, [awkwardInfoHash(1)], options()))).code).toBe('SCRAPE_CONNECT');
+    const revived = await startFake(honest(), '127.0.0.1', port);
+    const result = await scrapeUdp('127.0.0.1', port, [awkwardInfoHash(5)], options());
+    expectCounts(result.counts, [awkwardInfoHash(5)]);
+    expect(revived.count('scrape')).toBe(1);
+  });
+
+  it('a stray reply from the tracker for a transaction nobody waits for is ignored', async () => {
+    const connectionId = 0x33n;
+    const fake = await startFake((request, tracker) => {
+      if (request.kind === 'connect') {
+        // A scrape reply for a transaction that was never asked, from the right address and port.
+        tracker.send(scrapeReply((request.txId ^ 0x5a5a5a5a) >>> 0, [{ seeders: 999, completed: 999, leechers: 999 }]), request.from);
+        tracker.send(connectReply(request.txId, connectionId), request.from);
+      } else if (request.kind === 'scrape') tracker.send(scrapeReply(request.txId, request.hashes.map(countsFor)), request.from);
+    });
+    const hashes = [awkwardInfoHash(80)];
+    const result = await scrapeUdp('127.0.0.1', fake.port, hashes, options({ retryDelaysMs: [DEADLINE_MS] }));
+    expectCounts(result.counts, hashes);
+    expect(fake.count('connect')).toBe(1);
+  });
+});
+
 /** A loopback UDP port nothing listens on (the kernel answers ICMP port unreachable). */
 async function closedPort(): Promise<number> {
   const fake = await startFake(silent);

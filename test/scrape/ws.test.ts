@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TrackerscopeError } from '../../src/errors.js';
 import { type OutboundPolicy, SECURE_POLICY } from '../../src/scrape/guard.js';
@@ -92,6 +93,22 @@ describe('scrapeWebSocket: scripted WebSocket trackers', () => {
           { seeders: 3, leechers: 4, completed: 5, downloaders: null, unknown: false },
           { seeders: null, leechers: null, completed: null, downloaders: null, unknown: true },
         ]);
+      },
+    );
+  });
+
+  it('names the app and its version in the handshake (User-Agent)', async () => {
+    const { name, version } = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { name: string; version: string };
+    await withWsServer(
+      (_text, peer) => peer.send(scrapeReply({})),
+      async (server) => {
+        const userAgents: (string | undefined)[] = [];
+        server.server.on('upgrade', (req: { headers: Record<string, string | string[] | undefined> }) => {
+          const header = req.headers['user-agent'];
+          userAgents.push(Array.isArray(header) ? header[0] : header);
+        });
+        await scrapeWebSocket(server.wsOrigin, [a], opts());
+        expect(userAgents).toEqual([`${name}/${version}`]);
       },
     );
   });

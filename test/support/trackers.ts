@@ -1,7 +1,8 @@
-import { createSocket, type Socket } from 'node:dgram';
+import { createSocket } from 'node:dgram';
 import { once } from 'node:events';
-import { get, type Server as HttpServer } from 'node:http';
+import { get } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { Server } from 'bittorrent-tracker';
 
 /**
  * Real trackers on loopback for integration tests, and helpers that make a tracker know a swarm of
@@ -28,20 +29,6 @@ const PEER_ID_DIGITS = 12;
 // ---------------------------------------------------------------------------------------------
 // bittorrent-tracker (npm, v10) in-process
 
-/** The slice of bittorrent-tracker's Server these tests use (the package ships no types). */
-interface BtServer {
-  http: HttpServer | null;
-  udp4: Socket | null;
-  udp6: Socket | null;
-  listen(port: number, hostnames: { http: string; udp: string; udp6: string }): void;
-  close(cb?: () => void): void;
-  on(event: 'error' | 'warning', listener: (err: Error) => void): void;
-}
-type BtServerConstructor = new (opts: { http: boolean; udp: boolean; ws: boolean; stats: boolean }) => BtServer;
-
-/** A string-typed specifier keeps TypeScript from demanding declarations the package lacks. */
-const BT_TRACKER_MODULE: string = 'bittorrent-tracker';
-
 export interface BtTracker {
   /** `http://127.0.0.1:PORT/announce` */
   httpAnnounce: string;
@@ -62,7 +49,8 @@ export interface BtTracker {
  * admits in its source), so over HTTP and UDP its "completed" always equals its seeders.
  */
 export async function startBtTracker(): Promise<BtTracker> {
-  const { Server } = (await import(BT_TRACKER_MODULE)) as { Server: BtServerConstructor };
+  // Loaded on first use: most test files import this module for its helpers only.
+  const { Server } = await import('bittorrent-tracker');
   const withV6 = await hasIPv6Loopback();
   const server = new Server({ http: true, udp: true, ws: false, stats: false });
   const warnings: Error[] = [];
@@ -103,7 +91,7 @@ export async function startBtTracker(): Promise<BtTracker> {
   };
 }
 
-function closeBtServer(server: BtServer): Promise<void> {
+function closeBtServer(server: Server): Promise<void> {
   return new Promise((resolve) => server.close(() => resolve()));
 }
 
