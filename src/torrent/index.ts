@@ -13,8 +13,11 @@ export {
   DEFAULT_MAX_PIECE_COUNT,
   DEFAULT_MAX_PIECE_LENGTH,
   DEFAULT_MAX_TOTAL_SIZE,
+  DEFAULT_MAX_TRACKERS,
   DEFAULT_MAX_VERIFIED_LAYER_HASHES,
+  DEFAULT_MAX_WEB_SEEDS,
   DEFAULT_TEXT_WINDOW_BYTES,
+  capTiers,
   NO_TRACKERS_WARNING,
   normaliseTiers,
   normaliseUrlList,
@@ -23,5 +26,6 @@ export {
   TorrentError,
   type TorrentErrorCode,
   type TorrentWarningCode,
+  UrlTiers,
 } from './metainfo.js';
 export type { Torrent, TorrentFile, TorrentVersion } from './types.js';

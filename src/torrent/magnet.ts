@@ -1,5 +1,12 @@
 import { TrackerscopeError, type Warning } from '../errors.js';
-import { normaliseTiers, normaliseUrlList, NO_TRACKERS_WARNING } from './metainfo.js';
+import {
+  capTiers,
+  DEFAULT_MAX_TRACKERS,
+  DEFAULT_MAX_WEB_SEEDS,
+  NO_TRACKERS_WARNING,
+  tooManyTrackersWarning,
+  tooManyWebSeedsWarning,
+} from './metainfo.js';
 import type { Torrent, TorrentVersion } from './types.js';
 
 /**
@@ -45,6 +52,10 @@ export class MagnetError extends TrackerscopeError {
 export interface MagnetOptions {
   /** Longest input accepted (default DEFAULT_MAX_MAGNET_LENGTH). */
   maxLength?: number;
+  /** Distinct `tr` URLs kept, in order (default DEFAULT_MAX_TRACKERS, as for .torrent files). */
+  maxTrackers?: number;
+  /** Distinct `ws` URLs kept, in order (default DEFAULT_MAX_WEB_SEEDS, as for .torrent files). */
+  maxWebSeeds?: number;
 }
 
 /** `ABCDEF…` (32 base32 characters) → 40 lowercase hex digits. */
@@ -187,9 +198,17 @@ export function parseMagnet(uri: string, options: MagnetOptions = {}): Torrent {
     throw new MagnetError('MAGNET_NO_HASH', 'the magnet link has no BitTorrent info-hash (xt=urn:btih or urn:btmh)');
   }
   const warnings: Warning[] = [];
-  const trackers = normaliseTiers(announces.map((url) => [url]));
-  if (trackers.length === 0) warnings.push({ ...NO_TRACKERS_WARNING });
-  return withoutMetadata('magnet', { name, v1, v2, trackers, webSeeds: normaliseUrlList(webSeeds) }, warnings);
+  const maxTrackers = options.maxTrackers ?? DEFAULT_MAX_TRACKERS;
+  const trackers = capTiers(
+    announces.map((url) => [url]),
+    maxTrackers,
+  );
+  if (trackers.dropped > 0) warnings.push(tooManyTrackersWarning(maxTrackers, trackers.dropped));
+  if (trackers.tiers.length === 0) warnings.push({ ...NO_TRACKERS_WARNING });
+  const maxWebSeeds = options.maxWebSeeds ?? DEFAULT_MAX_WEB_SEEDS;
+  const seeds = capTiers([webSeeds], maxWebSeeds);
+  if (seeds.dropped > 0) warnings.push(tooManyWebSeedsWarning(maxWebSeeds, seeds.dropped));
+  return withoutMetadata('magnet', { name, v1, v2, trackers: trackers.tiers, webSeeds: seeds.tiers[0] ?? [] }, warnings);
 }
 
 /** A bare info-hash: 40 hex or 32 base32 (v1), or 64 hex (v2, the full SHA-256). */

@@ -13,8 +13,11 @@ const seeds = ['mktorrent', 'libtorrent'].flatMap((dir) =>
     .map((f) => readFileSync(join(FIXTURES, dir, f))),
 );
 const RUNS = 1500;
-/** Generous: a mutated fixture of a few hundred bytes parses in microseconds. */
-const PARSE_BUDGET_MS = 100;
+/**
+ * A mutated fixture of a few hundred bytes parses in microseconds: this catches a stall, and leaves
+ * room for a GC pause or a descheduled test worker on a loaded 2-core machine.
+ */
+const PARSE_BUDGET_MS = 500;
 
 const mutation = fc.oneof(
   fc.record({ kind: fc.constant('flip' as const), at: fc.nat(), byte: fc.integer({ min: 0, max: 255 }) }),

@@ -1,5 +1,4 @@
 import { createHash } from 'node:crypto';
-import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import bencode from 'bencode';
@@ -10,9 +9,8 @@ import { TrackerscopeError } from '../../src/errors.js';
 /** The repository root (tests refer to files relative to it). */
 export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 export const FIXTURES = resolve(REPO_ROOT, 'test/fixtures');
-/** libtorrent's test torrents, shared beside the repository (never an absolute path). */
-export const LIBTORRENT_CORPUS = resolve(REPO_ROOT, '../shared/corpus/libtorrent');
-export const corpusPresent = existsSync(resolve(LIBTORRENT_CORPUS, 'libtorrent-2.0.8-view.json'));
+/** libtorrent's test torrents (BSD-3-Clause, see its LICENSE) with libtorrent 2.0.8's view of each. */
+export const LIBTORRENT_CORPUS = resolve(FIXTURES, 'libtorrent-corpus');
 
 export const SHA1_LENGTH = 20;
 

@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import {
   DEFAULT_MAX_MAGNET_LENGTH,
+  DEFAULT_MAX_TRACKERS,
+  DEFAULT_MAX_WEB_SEEDS,
   MagnetError,
   parseInfoHash,
   parseMagnet,
@@ -14,6 +16,27 @@ const V1_BASE32 = 'YEX6DQDLXISUVHOJ6UM3GNNKPQJWPKEK';
 const V2 = 'f54aab6bc93bd1f8df0f5757c65bb11c1330f1eb8c9381bcf6d7dfffb0c4649e';
 
 describe('parseMagnet', () => {
+  it(`keeps the first ${DEFAULT_MAX_TRACKERS} distinct tr URLs, in order, and says how many were dropped`, () => {
+    const urls = Array.from({ length: DEFAULT_MAX_TRACKERS + 50 }, (_, i) => `udp://127.0.0.1:1/${i}`);
+    const link = `magnet:?xt=urn:btih:${V1}${[...urls, urls[0]!].map((u) => `&tr=${encodeURIComponent(u)}`).join('')}`;
+    expect(link.length).toBeLessThan(DEFAULT_MAX_MAGNET_LENGTH);
+    const t = parseMagnet(link);
+    expect(t.trackers).toEqual(urls.slice(0, DEFAULT_MAX_TRACKERS).map((u) => [u]));
+    expect(t.warnings.map((w) => w.code)).toEqual(['TORRENT_TOO_MANY_TRACKERS']);
+    expect(t.warnings[0]!.message).toContain('50 were dropped');
+    const small = parseMagnet(link, { maxTrackers: 2 });
+    expect(small.trackers).toEqual([[urls[0]], [urls[1]]]);
+    expect(small.warnings[0]!.message).toContain(`${urls.length - 2} were dropped`);
+  });
+
+  it('caps ws web seeds the same way', () => {
+    const seeds = Array.from({ length: DEFAULT_MAX_WEB_SEEDS + 3 }, (_, i) => `http://127.0.0.1:8080/${i}`);
+    const t = parseMagnet(`magnet:?xt=urn:btih:${V1}&tr=udp%3A%2F%2F127.0.0.1%3A1${seeds.map((u) => `&ws=${encodeURIComponent(u)}`).join('')}`);
+    expect(t.webSeeds).toEqual(seeds.slice(0, DEFAULT_MAX_WEB_SEEDS));
+    expect(t.warnings.map((w) => w.code)).toEqual(['TORRENT_TOO_MANY_WEB_SEEDS']);
+    expect(t.warnings[0]!.message).toContain('3 were dropped');
+  });
+
   it('reads a v1 magnet: hash, name, trackers (one tier each), web seeds', () => {
     const t = parseMagnet(
       `magnet:?xt=urn:btih:${V1.toUpperCase()}&dn=Big+Buck%20Bunny&tr=udp%3A%2F%2F127.0.0.1%3A6969%2Fannounce` +

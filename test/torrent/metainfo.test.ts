@@ -2,8 +2,11 @@ import { describe, expect, it } from 'vitest';
 import { type Encodable, encode } from '../../src/bencode/index.js';
 import type { TrackerscopeError } from '../../src/errors.js';
 import {
+  capTiers,
   DEFAULT_MAX_FILE_LENGTH,
   DEFAULT_MAX_PIECE_COUNT,
+  DEFAULT_MAX_TRACKERS,
+  DEFAULT_MAX_WEB_SEEDS,
   normaliseTiers,
   parseTorrent,
   TorrentError,
@@ -314,8 +317,14 @@ describe('parseTorrent: creation date and private flag', () => {
   const dateOf = (value: Encodable) => parseTorrent(singleFile({}, { 'creation date': value }));
 
   it('reads seconds since the epoch', () => {
-    expect(dateOf(0).creationDate).toEqual(new Date(0));
+    expect(dateOf(1).creationDate).toEqual(new Date(1000));
     expect(dateOf(1_234_567).creationDate).toEqual(new Date(1_234_567_000));
+  });
+
+  it('reads 0 as no date, as libtorrent does, without a warning', () => {
+    const t = dateOf(0);
+    expect(t.creationDate).toBeNull();
+    expect(codes(t)).toEqual([]);
   });
 
   it('shows out-of-range, negative, huge and non-integer dates as unknown, with a warning', () => {
@@ -373,10 +382,25 @@ describe('parseTorrent: the info-hash is taken over the original bytes', () => {
     }
   });
 
-  it('refuses other trailing bytes', () => {
-    const e = thrown(() => parseTorrent(Buffer.concat([singleFile(), Buffer.from('\nxyz')])));
-    expect(e.code).toBe('TORRENT_NOT_BENCODE');
-    expect((e.cause as TrackerscopeError).code).toBe('BENCODE_TRAILING_DATA');
+  it('ignores any other bytes after the torrent too, as libtorrent does, with a warning at their offset', () => {
+    const bytes = singleFile();
+    for (const tail of [Buffer.from('garbage'), Buffer.from([0, 0]), Buffer.from('e'), Buffer.from('\nxyz'), encode({ info: 'x' })]) {
+      const t = parseTorrent(Buffer.concat([bytes, tail]));
+      expect(t.infoHashV1).toBe(sha1Hex(infoOf(bytes)));
+      const warning = t.warnings.find((w) => w.code === 'TORRENT_TRAILING_DATA');
+      expect(warning?.offset).toBe(bytes.length);
+      expect(warning?.message).toContain(`${tail.length} byte(s) after the end of the torrent were ignored`);
+    }
+  });
+
+  it('still judges what comes before trailing bytes as strictly as ever', () => {
+    expect(thrown(() => parseTorrent(Buffer.from('i5egarbage'))).code).toBe('TORRENT_NOT_DICT');
+    expect(thrown(() => parseTorrent(Buffer.from('d8:announce3:urlegarbage'))).code).toBe('TORRENT_NO_INFO');
+    const truncated = thrown(() => parseTorrent(Buffer.concat([singleFile().subarray(0, 40)])));
+    expect(truncated.code).toBe('TORRENT_NOT_BENCODE');
+    const badInteger = thrown(() => parseTorrent(Buffer.from('d4:infoi03eegarbage')));
+    expect(badInteger.code).toBe('TORRENT_NOT_BENCODE');
+    expect((badInteger.cause as TrackerscopeError).code).toBe('BENCODE_BAD_INTEGER');
   });
 });
 
@@ -453,6 +477,29 @@ describe('parseTorrent: BEP 52 v2 and hybrid torrents', () => {
     }
   });
 
+  it('hybrid: matches v1 paths to the v2 tree element by element, at every depth', () => {
+    const hybrid = (paths: string[][], tree: Encodable) =>
+      encode({
+        info: {
+          name: 'h',
+          'piece length': 16384,
+          'meta version': 2,
+          'file tree': tree,
+          files: paths.map((path) => ({ length: 100, path })),
+          pieces: pieceHashes(1),
+        },
+      });
+    const tree = { d: { x: leaf(100) } };
+    expect(parseTorrent(hybrid([['d', 'x']], tree)).files).toEqual([{ path: 'h/d/x', size: 100 }]);
+    for (const paths of [[['d', 'y']], [['x']], [['e', 'x']], [['a', 'd', 'x']], [['d', 'x', 'z']]]) {
+      const e = thrown(() => parseTorrent(hybrid(paths, tree)));
+      expect(e.code).toBe('TORRENT_HYBRID_MISMATCH');
+      expect(e.message).toContain(`file 1 is "h/${paths[0]!.join('/')}" in v1 and "h/d/x" in v2`);
+    }
+    const noRoot = { d: { x: new Map<string, Encodable>([['', { length: 100 }]]) } };
+    expect(thrown(() => parseTorrent(hybrid([['d', 'x']], noRoot))).message).toContain('"h/d/x" has no 32-byte pieces root');
+  });
+
   it('refuses malformed file trees with specific codes', () => {
     const cases: [Encodable, string][] = [
       ['not a dict', 'TORRENT_BAD_FILE_TREE'],
@@ -498,6 +545,49 @@ describe('parseTorrent: BEP 52 v2 and hybrid torrents', () => {
     const wrongHash = parseTorrent(v2Torrent(big, {}, { 'piece layers': new Map([[ROOT_32.toString('latin1'), Buffer.alloc(96, 1)]]) }));
     expect(wrongHash.warnings.find((w) => w.code === 'TORRENT_BAD_PIECE_LAYERS')?.message).toMatch(/do not match/);
     expect(wrongHash.infoHashV2).toBe(missing.infoHashV2);
+  });
+
+  it('re-hashes piece layers only within maxVerifiedLayerHashes; sizes are checked whatever the budget', () => {
+    const big = { a: leaf(40_000) };
+    const layers = (bytes: number) => ({ 'piece layers': new Map([[ROOT_32.toString('latin1'), Buffer.alloc(bytes, 1)]]) });
+    const layerWarnings = (t: { warnings: { code: string; message: string }[] }) =>
+      t.warnings.filter((w) => w.code === 'TORRENT_BAD_PIECE_LAYERS').map((w) => w.message);
+    expect(layerWarnings(parseTorrent(v2Torrent(big, {}, layers(96)), { maxVerifiedLayerHashes: 3 }))[0]).toMatch(/do not match/);
+    // Three hashes, a budget of two: not re-hashed, and nothing to say about it.
+    expect(layerWarnings(parseTorrent(v2Torrent(big, {}, layers(96)), { maxVerifiedLayerHashes: 2 }))).toEqual([]);
+    expect(layerWarnings(parseTorrent(v2Torrent(big, {}, layers(64)), { maxVerifiedLayerHashes: 0 }))[0]).toMatch(/64 bytes for 3 pieces/);
+  });
+
+  it('finds each file its own layer among roots that share their first bytes', () => {
+    // Three roots alike but for their last byte, and layers of three different sizes: a layer
+    // given to the wrong file would be reported as the wrong size.
+    const root = (last: number) => Buffer.concat([Buffer.alloc(31, 9), Buffer.from([last])]);
+    const file = (last: number, length: number) =>
+      new Map<string, Encodable>([['', { length, 'pieces root': root(last) }]]);
+    const tree = { a: file(1, 40_000), b: file(2, 60_000), c: file(3, 80_000) };
+    const layers = new Map([
+      [root(3).toString('latin1'), Buffer.alloc(5 * 32, 1)],
+      [root(1).toString('latin1'), Buffer.alloc(3 * 32, 1)],
+      [root(2).toString('latin1'), Buffer.alloc(4 * 32, 1)],
+    ]);
+    const t = parseTorrent(v2Torrent(tree, {}, { 'piece layers': layers }), { maxVerifiedLayerHashes: 0 });
+    expect(t.warnings.filter((w) => w.code === 'TORRENT_BAD_PIECE_LAYERS')).toEqual([]);
+    const swapped = new Map([
+      [root(1).toString('latin1'), Buffer.alloc(4 * 32, 1)],
+      [root(2).toString('latin1'), Buffer.alloc(5 * 32, 1)],
+      [root(3).toString('latin1'), Buffer.alloc(3 * 32, 1)],
+    ]);
+    const bad = parseTorrent(v2Torrent(tree, {}, { 'piece layers': swapped }), { maxVerifiedLayerHashes: 0 });
+    expect(bad.warnings.find((w) => w.code === 'TORRENT_BAD_PIECE_LAYERS')?.message).toContain(
+      '"v2/a": 128 bytes for 3 pieces; "v2/b": 160 bytes for 4 pieces; "v2/c": 96 bytes for 5 pieces',
+    );
+  });
+
+  it('names three layer problems and counts the rest', () => {
+    const tree = Object.fromEntries(Array.from({ length: 5 }, (_, i) => [`f${i}`, leaf(40_000)]));
+    const elsewhere = { 'piece layers': new Map([['x'.repeat(32), Buffer.alloc(96, 1)]]) };
+    const message = parseTorrent(v2Torrent(tree, {}, elsewhere)).warnings.find((w) => w.code === 'TORRENT_BAD_PIECE_LAYERS')?.message;
+    expect(message).toContain('"v2/f0" has none; "v2/f1" has none; "v2/f2" has none (and 2 more)');
   });
 
   it('refuses a file tree without meta version 2, and meta version 2 without a file tree', () => {
@@ -618,5 +708,192 @@ describe('parseTorrent: typed errors', () => {
       'TORRENT_BAD_PIECE_LENGTH',
     );
     expect(thrown(() => parseTorrent(singleFile(), { maxDepth: 1 })).code).toBe('TORRENT_NOT_BENCODE');
+  });
+});
+
+describe('parseTorrent: bounded tracker and web seed lists', () => {
+  /** A torrent whose announce-list holds `count` distinct URLs, one tier each, written byte by byte. */
+  function manyTrackers(count: number): Buffer {
+    const parts = ['d13:announce-listl'];
+    for (let i = 0; i < count; i++) {
+      const url = `udp://127.0.0.1:1/${i}`;
+      parts.push(`l${url.length}:${url}e`);
+    }
+    parts.push('e4:info');
+    return Buffer.concat([Buffer.from(parts.join('')), infoOf(singleFile()), Buffer.from('e')]);
+  }
+
+  it(`keeps the first ${DEFAULT_MAX_TRACKERS} of 300 000 announce URLs, in tier order, and says how many were dropped`, () => {
+    const bytes = manyTrackers(300_000);
+    const start = performance.now();
+    const t = parseTorrent(bytes);
+    const ms = performance.now() - start;
+    expect(t.trackers.flat()).toEqual(Array.from({ length: DEFAULT_MAX_TRACKERS }, (_, i) => `udp://127.0.0.1:1/${i}`));
+    expect(t.trackers).toHaveLength(DEFAULT_MAX_TRACKERS);
+    const warning = t.warnings.find((w) => w.code === 'TORRENT_TOO_MANY_TRACKERS');
+    expect(warning?.message).toContain(`${300_000 - DEFAULT_MAX_TRACKERS} were dropped`);
+    expect(warning?.message).toContain('300000 distinct tracker URLs');
+    // Generous for a loaded 2-core machine: the point is that 300 000 URLs are not 300 000 scrapes.
+    expect(ms).toBeLessThan(3000);
+  });
+
+  it('counts distinct URLs: repeats and blanks neither take a place nor count as dropped', () => {
+    const tiers = [
+      ['udp://127.0.0.1:1/a', 'udp://127.0.0.1:1/b', ' '],
+      ['udp://127.0.0.1:1/a', 'udp://127.0.0.1:1/c', 'udp://127.0.0.1:1/d'],
+      ['udp://127.0.0.1:1/e', 'udp://127.0.0.1:1/d', 'udp://127.0.0.1:1/b', 'udp://127.0.0.1:1/e'],
+    ];
+    const t = parseTorrent(singleFile({}, { 'announce-list': tiers }), { maxTrackers: 3 });
+    expect(t.trackers).toEqual([['udp://127.0.0.1:1/a', 'udp://127.0.0.1:1/b'], ['udp://127.0.0.1:1/c']]);
+    const warning = t.warnings.find((w) => w.code === 'TORRENT_TOO_MANY_TRACKERS');
+    expect(warning?.message).toBe('5 distinct tracker URLs: only the first 3 (in tier order) are kept and scraped; 2 were dropped');
+    expect(capTiers(tiers, 3)).toEqual({ tiers: t.trackers, dropped: 2 });
+    expect(capTiers(tiers, 5).dropped).toBe(0);
+    const exactly = parseTorrent(singleFile({}, { 'announce-list': tiers }), { maxTrackers: 5 });
+    expect(codes(exactly)).not.toContain('TORRENT_TOO_MANY_TRACKERS');
+    expect(exactly.trackers.flat()).toHaveLength(5);
+  });
+
+  it(`keeps the first ${DEFAULT_MAX_WEB_SEEDS} web seeds, with a warning`, () => {
+    const seeds = Array.from({ length: DEFAULT_MAX_WEB_SEEDS + 25 }, (_, i) => `http://127.0.0.1:8080/${i}/`);
+    const t = parseTorrent(singleFile({}, { 'url-list': [...seeds, seeds[0]!] }));
+    expect(t.webSeeds).toEqual(seeds.slice(0, DEFAULT_MAX_WEB_SEEDS));
+    expect(t.warnings.find((w) => w.code === 'TORRENT_TOO_MANY_WEB_SEEDS')?.message).toContain('25 were dropped');
+    const few = parseTorrent(singleFile({}, { 'url-list': seeds.slice(0, 3) }), { maxWebSeeds: 2 });
+    expect(few.webSeeds).toEqual(seeds.slice(0, 2));
+    expect(few.warnings.find((w) => w.code === 'TORRENT_TOO_MANY_WEB_SEEDS')?.message).toContain('1 were dropped');
+  });
+});
+
+describe("parseTorrent: the 'encoding' of old clients (BitComet)", () => {
+  // 中文 in GBK, written byte by byte (GB 2312 row/cell + 0xA0): 中 = D6 D0, 文 = CE C4.
+  const GBK_CHINESE = Buffer.from([0xd6, 0xd0, 0xce, 0xc4]);
+  const gbkTorrent = (encoding: Encodable | undefined, name: Buffer = Buffer.concat([GBK_CHINESE, Buffer.from('.txt')])) =>
+    encode({
+      comment: Buffer.concat([Buffer.from('by '), GBK_CHINESE]),
+      encoding,
+      info: {
+        name,
+        'piece length': 16384,
+        pieces: pieceHashes(1),
+        files: [
+          { length: 5, path: ['sub', GBK_CHINESE] },
+          { length: 5, path: ['ascii'] },
+        ],
+      },
+    });
+
+  it('decodes text that is not UTF-8 with the torrent encoding, and says which', () => {
+    const t = parseTorrent(gbkTorrent('GBK'));
+    expect(t.name).toBe('中文.txt');
+    expect(t.files.map((f) => f.path)).toEqual(['中文.txt/sub/中文', '中文.txt/ascii']);
+    expect(t.comment).toBe('by 中文');
+    const warnings = t.warnings.filter((w) => w.code === 'TORRENT_TEXT_ENCODING');
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]!.message).toBe(
+      `text that is not UTF-8 was decoded as gbk, the torrent's 'encoding' ("GBK"): name, file paths, comment`,
+    );
+  });
+
+  it('reads Windows code-page names (cp936) and WHATWG aliases (gb2312) as GBK', () => {
+    expect(parseTorrent(gbkTorrent('CP936')).name).toBe('中文.txt');
+    expect(parseTorrent(gbkTorrent('gb2312')).name).toBe('中文.txt');
+  });
+
+  it('without an encoding, or with one it cannot use, shows the bytes as latin1 and says why', () => {
+    const none = parseTorrent(gbkTorrent(undefined));
+    expect(none.name).toBe('ÖÐÎÄ.txt');
+    expect(none.warnings.find((w) => w.code === 'TORRENT_TEXT_ENCODING')?.message).toMatch(/^text that is not UTF-8 is shown byte by byte \(latin1\): name/);
+    const unknown = parseTorrent(gbkTorrent('x-no-such-encoding'));
+    expect(unknown.name).toBe('ÖÐÎÄ.txt');
+    expect(unknown.warnings.find((w) => w.code === 'TORRENT_TEXT_ENCODING')?.message).toContain(
+      `the torrent's 'encoding' "x-no-such-encoding" is not one this server can decode`,
+    );
+    // 0x81 opens a two-byte GBK character that never comes: not GBK either.
+    const broken = parseTorrent(gbkTorrent('GBK', Buffer.from([0x61, 0x81])));
+    expect(broken.name).toBe('a\u0081');
+    const messages = broken.warnings.filter((w) => w.code === 'TORRENT_TEXT_ENCODING').map((w) => w.message);
+    expect(messages).toContainEqual(expect.stringMatching(/^text that is not UTF-8 was decoded as gbk.*: file paths, comment$/));
+    expect(messages).toContainEqual(expect.stringMatching(/not valid gbk either.*: name$/));
+  });
+
+  it('keeps valid UTF-8 as UTF-8 whatever the encoding says, and ignores encoding: UTF-8', () => {
+    const utf8 = parseTorrent(gbkTorrent('GBK', Buffer.from('中文.txt')));
+    expect(utf8.name).toBe('中文.txt');
+    const t = parseTorrent(gbkTorrent('UTF-8'));
+    expect(t.name).toBe('ÖÐÎÄ.txt');
+    expect(t.warnings.find((w) => w.code === 'TORRENT_TEXT_ENCODING')?.message).not.toContain('encoding');
+  });
+
+  it('decodes v2 file tree names with it too', () => {
+    const t = parseTorrent(
+      encode({
+        encoding: 'GBK',
+        info: { name: 'v2', 'piece length': 16384, 'meta version': 2, 'file tree': new Map([[GBK_CHINESE.toString('latin1'), leaf(5)]]) },
+      }),
+    );
+    expect(t.files[0]!.path).toBe('中文');
+  });
+});
+
+describe("parseTorrent: 'files' that is not a list beside 'length'", () => {
+  it('reads a single-file torrent, as libtorrent does, with a warning', () => {
+    for (const files of ['a/b.bin', 5, { a: 1 }] as Encodable[]) {
+      const bytes = singleFile({ name: 'one.bin', length: 20_000, files });
+      const t = parseTorrent(bytes);
+      expect(t.files).toEqual([{ path: 'one.bin', size: 20_000 }]);
+      expect(t.totalSize).toBe(20_000);
+      expect(t.pieceCount).toBe(2);
+      expect(t.infoHashV1).toBe(sha1Hex(infoOf(bytes)));
+      expect(t.warnings.find((w) => w.code === 'TORRENT_IGNORED_FIELD')?.message).toMatch(/^'files' is .*, not a list: ignored/);
+    }
+  });
+
+  it("still refuses it without 'length', and reads a list of files over 'length'", () => {
+    expect(thrown(() => parseTorrent(singleFile({ length: undefined, files: 'a' }))).code).toBe('TORRENT_BAD_FILE_LIST');
+    const both = parseTorrent(multiFile([{ length: 7, path: ['a'] }], { length: 1000 }));
+    expect(both.files).toEqual([{ path: 'folder/a', size: 7 }]);
+    expect(codes(both)).not.toContain('TORRENT_IGNORED_FIELD');
+  });
+});
+
+describe('parseTorrent: path traversal is named as such', () => {
+  const TRAVERSAL = "path contains '..' (path traversal): shown as written, never used as a file path";
+
+  it("says so for '..' in a v1 path, a v2 file tree and the name", () => {
+    const v1 = parseTorrent(multiFile([{ length: 5, path: ['..', '..', 'etc', 'passwd'] }]));
+    expect(v1.warnings.find((w) => w.code === 'TORRENT_UNSAFE_PATH')?.message).toBe(`${TRAVERSAL}: "folder/../../etc/passwd"`);
+    const v2 = parseTorrent(v2Torrent({ '..': { 'x.bin': leaf(5), 'y.bin': leaf(5) }, 'z.bin': leaf(5) }));
+    expect(v2.files.map((f) => f.path)).toEqual(['v2/../x.bin', 'v2/../y.bin', 'v2/z.bin']);
+    expect(v2.warnings.find((w) => w.code === 'TORRENT_UNSAFE_PATH')?.message).toBe(`${TRAVERSAL}: "v2/../x.bin", "v2/../y.bin"`);
+    for (const name of ['..', 'a/../b', '..\\x']) {
+      const t = parseTorrent(singleFile({ name }));
+      expect(t.warnings.find((w) => w.code === 'TORRENT_UNSAFE_NAME')?.message).toBe(
+        `the name "${name}" contains '..' (path traversal): shown as written, never used as a file path`,
+      );
+    }
+  });
+
+  it("keeps other unsafe elements apart from '..', in their own warning", () => {
+    const t = parseTorrent(
+      multiFile([
+        { length: 5, path: ['ok', '..', 'a'] },
+        { length: 5, path: ['.', 'b'] },
+        { length: 5, path: ['c/d'] },
+        { length: 5, path: ['', '..', 'e'] },
+      ]),
+    );
+    const messages = t.warnings.filter((w) => w.code === 'TORRENT_UNSAFE_PATH').map((w) => w.message);
+    expect(messages).toEqual([
+      `${TRAVERSAL}: "folder/ok/../a", "folder//../e"`,
+      `path has an empty or '.' element, or one containing '/' or '\\' (clients rename it): shown as written, never used as a file path: "folder/./b", "folder/c/d"`,
+    ]);
+  });
+
+  it('refuses both kinds under unsafePaths: reject, naming traversal', () => {
+    const e = thrown(() => parseTorrent(multiFile([{ length: 5, path: ['..', 'x'] }]), { unsafePaths: 'reject' }));
+    expect(e.code).toBe('TORRENT_BAD_PATH');
+    expect(e.message).toContain("contains '..' (path traversal)");
+    expect(thrown(() => parseTorrent(singleFile({ name: 'a/../b' }), { unsafePaths: 'reject' })).message).toContain('path traversal');
   });
 });
