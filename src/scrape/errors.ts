@@ -17,6 +17,8 @@ export type ScrapeErrorCode =
   | 'SCRAPE_TLS'
   /** An HTTP(S) tracker answered with a non-2xx status and no `failure reason`. */
   | 'SCRAPE_HTTP_STATUS'
+  /** A scrape URL no request can be built from as written (not http(s), or a host part parsers read differently). */
+  | 'SCRAPE_BAD_URL'
   /** Too many redirects, or a redirect to an invalid URL or to a scheme other than http/https. */
   | 'SCRAPE_REDIRECT'
   /** The reply (or what it inflates to) is larger than the body cap. */

@@ -1,31 +1,64 @@
-import { lookup as dnsLookup, type LookupAddress } from 'node:dns';
-import { isIP, type LookupFunction, type Socket } from 'node:net';
+import type { Socket } from 'node:net';
+import { isIP, type LookupFunction } from 'node:net';
 import { promisify } from 'node:util';
 import { gunzip, inflate, inflateRaw } from 'node:zlib';
 import { Agent, buildConnector, type Dispatcher } from 'undici';
 import { type BDict, type BValue, decode, isBytes, isDict, toText } from '../bencode/index.js';
 import { APP_NAME, APP_VERSION } from '../version.js';
 import { asScrapeError, cleanTrackerText, ScrapeError, TrackerFailureError } from './errors.js';
-import { addressRange, BlockedAddressError, isAddressAllowed, type OutboundPolicy } from './guard.js';
+import {
+  addressRange,
+  BlockedAddressError,
+  canonicalAddress,
+  DnsResolver,
+  type HostLookup,
+  isAddressAllowed,
+  type OutboundPolicy,
+  type ResolvedAddress,
+  sharedResolver,
+} from './guard.js';
+import { type AddressLimiter, type ReleaseSlot, sharedAddressLimiter } from './limiter.js';
 import type { ScrapeCounts } from './types.js';
-import { infoHashParams } from './url.js';
+import { infoHashParams, originFormOf, requestTargetOf } from './url.js';
 
 // ---------------------------------------------------------------------------------------------
 // Limits (every one overridable per call)
 
 /** Largest scrape reply we read, and the most a gzip/deflate body may inflate to. */
 export const DEFAULT_MAX_BODY_BYTES = 1024 * 1024;
-/** Time allowed for the TCP (and TLS) handshake. */
+/**
+ * Time allowed to get a connection: resolving the name, waiting for a free slot at the address,
+ * and the TCP (and TLS) handshakes, every address tried included.
+ */
 export const DEFAULT_CONNECT_TIMEOUT_MS = 3000;
+/**
+ * When a name has several addresses, how long one of them may take to connect before the next is
+ * tried (a dead address must not eat the whole connect time; RFC 8305 uses 250 ms, a scrape
+ * tracker far away can need more).
+ */
+export const DEFAULT_ADDRESS_ATTEMPT_MS = 1000;
 /** Time allowed between sending the request and the end of the response headers. */
 export const DEFAULT_HEADERS_TIMEOUT_MS = 5000;
 /** Redirects followed before giving up (each hop goes through the same guarded dispatcher). */
 export const DEFAULT_MAX_REDIRECTS = 3;
+/**
+ * Info-hashes asked for in one HTTP scrape request. Each adds 63 bytes to the request line
+ * (`info_hash=` and 20 bytes as %XX); trackers and the proxies before them refuse long request
+ * lines (often 4–8 KiB), so larger batches are split into several requests sent in parallel.
+ */
+export const MAX_HASHES_PER_HTTP_SCRAPE = 50;
 /** Largest WebSocket tracker message (a scrape reply is a few hundred bytes a hash). */
 export const DEFAULT_MAX_WS_MESSAGE_BYTES = 1024 * 1024;
+/**
+ * How long an idle kept-alive connection stays open, whatever the tracker's Keep-Alive header
+ * says. An open connection holds one of its address's slots (see AddressLimiter): a short idle
+ * time frees them for other trackers on that address, and scrapes reuse a connection within a
+ * burst (one fan-out, its split requests), not across the minutes the cache covers.
+ */
+export const DEFAULT_KEEP_ALIVE_IDLE_MS = 1000;
 /** Origins a long-lived GuardedAgent remembers (family, last failure); the oldest are forgotten. */
 export const MAX_REMEMBERED_ORIGINS = 1024;
-/** Scrape URLs whose parsed form (origin, path, origin key) is remembered; the oldest are forgotten. */
+/** Scrape URLs whose parsed form (origin, request target, origin key) is remembered; the oldest are forgotten. */
 export const MAX_PARSED_SCRAPE_URLS = 1024;
 
 /** A plain User-Agent naming the app, so tracker operators know who is asking. */
@@ -47,42 +80,75 @@ const inflateRawAsync = promisify(inflateRaw);
 export interface GuardedAgentOptions {
   policy: OutboundPolicy;
   connectTimeoutMs?: number;
+  addressAttemptMs?: number;
   headersTimeoutMs?: number;
+  keepAliveIdleMs?: number;
   /** Bounds one WebSocket message when this agent carries a WebSocket (undici `maxPayloadSize`). */
   maxWebSocketMessageBytes?: number;
   /** Refuse more than the policy does (an operator's own deny list; tests of each check). */
   refuseAddress?: (ip: string) => boolean;
+  /**
+   * Let one exact endpoint through although the policy refuses its address (a LAN tracker an
+   * operator trusts, a test's first hop). Every other address stays judged by the policy.
+   */
+  exemptEndpoint?: (ip: string, port: number) => boolean;
+  /** Resolve names with this (tests); by default the process-wide bounded, cached resolver. */
+  lookup?: HostLookup;
+  /** Connections per resolved address; by default the process-wide limiter. */
+  addressLimiter?: AddressLimiter;
 }
 
 /** The address predicate every check of a GuardedAgent uses. */
 export type AddressCheck = (ip: string) => boolean;
 
-function addressCheck(options: GuardedAgentOptions): AddressCheck {
-  const { policy, refuseAddress } = options;
-  return (ip) => isAddressAllowed(ip, policy) && !refuseAddress?.(ip);
+/** The same, for a connection to `port` (an exemption names an address and a port). */
+type EndpointCheck = (ip: string, port: number) => boolean;
+
+function endpointCheck(options: GuardedAgentOptions): EndpointCheck {
+  const { policy, refuseAddress, exemptEndpoint } = options;
+  return (ip, port) => (isAddressAllowed(ip, policy) || (exemptEndpoint?.(ip, port) ?? false)) && !refuseAddress?.(ip);
 }
 
 /**
  * An undici Agent whose every connection is checked against the outbound policy at connect time:
- * names through a filtering `lookup` (every A and AAAA record), literal IPs before any packet,
- * and the socket's actual peer address once connected, so DNS rebinding and odd spellings
- * cannot reach a forbidden address. It also remembers which address family each origin used.
+ * it resolves names itself (A and AAAA, through the bounded resolver), judges every address before
+ * a packet leaves — literal IPs included, which undici never passes to a `lookup` — tries the
+ * allowed ones in turn, and judges the socket's actual peer once connected, so DNS rebinding and
+ * odd spellings cannot reach a forbidden address. Each connection holds a slot of its address in
+ * the AddressLimiter for as long as it is open, so the bound holds across names, ports and
+ * redirect hops. It also remembers which address family each origin used.
  */
 export class GuardedAgent extends Agent {
   readonly policy: OutboundPolicy;
+  readonly addressLimiter: AddressLimiter;
   readonly #record: ConnectRecord;
 
   constructor(options: GuardedAgentOptions) {
     const record: ConnectRecord = { families: new Map(), failures: new Map() };
     const headersTimeout = options.headersTimeoutMs ?? DEFAULT_HEADERS_TIMEOUT_MS;
+    const addressLimiter = options.addressLimiter ?? sharedAddressLimiter;
+    const keepAlive = options.keepAliveIdleMs ?? DEFAULT_KEEP_ALIVE_IDLE_MS;
     super({
-      connect: guardedConnector(addressCheck(options), options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS, record),
+      connect: guardedConnector({
+        check: endpointCheck(options),
+        resolver: options.lookup === undefined ? sharedResolver : new DnsResolver({ lookup: options.lookup }),
+        addressLimiter,
+        connectTimeoutMs: options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS,
+        addressAttemptMs: options.addressAttemptMs ?? DEFAULT_ADDRESS_ATTEMPT_MS,
+        record,
+      }),
+      // One origin alone never needs more connections than its address may have: further requests
+      // wait in undici's queue (which honours their AbortSignal) instead of in the connector.
+      connections: addressLimiter.maxPerAddress,
+      keepAliveTimeout: keepAlive,
+      keepAliveMaxTimeout: keepAlive,
       headersTimeout,
       // Per chunk only: the caller's AbortSignal is what bounds a dripping body as a whole.
       bodyTimeout: headersTimeout,
       webSocket: { maxPayloadSize: options.maxWebSocketMessageBytes ?? DEFAULT_MAX_WS_MESSAGE_BYTES },
     });
     this.policy = options.policy;
+    this.addressLimiter = addressLimiter;
     this.#record = record;
   }
 
@@ -134,64 +200,200 @@ function originKey(url: { protocol: string; hostname: string; port: string }): s
   return `${scheme}//${unbracket(url.hostname)}:${url.port || DEFAULT_PORT[scheme] || ''}`;
 }
 
-function guardedConnector(isAllowed: AddressCheck, timeoutMs: number, record: ConnectRecord): buildConnector.connector {
-  const connect = buildConnector({ timeout: timeoutMs, lookup: guardedLookup(isAllowed) });
+interface ConnectorSettings {
+  check: EndpointCheck;
+  resolver: DnsResolver;
+  addressLimiter: AddressLimiter;
+  connectTimeoutMs: number;
+  addressAttemptMs: number;
+  record: ConnectRecord;
+}
+
+type ConnectOptions = buildConnector.Options;
+type SocketConnector = (options: ConnectOptions, callback: buildConnector.Callback) => Socket | undefined;
+
+function guardedConnector(settings: ConnectorSettings): buildConnector.connector {
+  // Its own timeout is only a backstop: guardedConnect bounds every step by the connect budget.
+  const connectSocket = buildConnector({ timeout: settings.connectTimeoutMs }) as unknown as SocketConnector;
   return (options, callback) => {
     const host = unbracket(options.hostname);
+    const port = Number(options.port) || Number(DEFAULT_PORT[options.protocol] ?? 0);
     const origin = originKey({ protocol: options.protocol, hostname: host, port: options.port });
-    const fail = (err: Error) => {
-      remember(record.failures, origin, err);
-      callback(err, null);
-    };
-    // `lookup` is never called for a literal IP: judge it here, before a single packet leaves.
-    if (isIP(host) !== 0 && !isAllowed(host)) {
-      const refused = new BlockedAddressError(host, host, addressRange(host));
-      process.nextTick(() => fail(refused));
-      return;
-    }
-    connect(options, (err, socket) => {
-      if (err || !socket) {
-        fail(err ?? new ScrapeError('SCRAPE_CONNECT', `could not connect to ${host}`));
-        return;
-      }
-      const refused = refusedPeer(socket, host, isAllowed);
-      if (refused) {
-        socket.destroy();
-        fail(refused);
-        return;
-      }
-      record.failures.delete(origin);
-      remember(record.families, origin, socket.remoteFamily === 'IPv6' ? 6 : 4);
-      callback(null, socket);
-    });
+    guardedConnect(host, port, options, settings, connectSocket).then(
+      ({ socket, family }) => {
+        settings.record.failures.delete(origin);
+        remember(settings.record.families, origin, family);
+        callback(null, socket);
+      },
+      (err: Error) => {
+        remember(settings.record.failures, origin, err);
+        callback(err, null);
+      },
+    );
   };
 }
 
+/**
+ * Resolve, judge, take an address slot, connect, judge the peer — within one connect budget.
+ * Addresses are tried one after another (families alternating, RFC 8305 §4), each for at most
+ * `addressAttemptMs` while others remain, so a dead address does not hide a live one.
+ */
+async function guardedConnect(
+  host: string,
+  port: number,
+  options: ConnectOptions,
+  settings: ConnectorSettings,
+  connectSocket: SocketConnector,
+): Promise<{ socket: Socket; family: 4 | 6 }> {
+  const budget = AbortSignal.timeout(settings.connectTimeoutMs);
+  const outOfTime = () => new ScrapeError('SCRAPE_TIMEOUT', `could not connect to ${host} within ${settings.connectTimeoutMs} ms`);
+  let candidates: ResolvedAddress[];
+  try {
+    candidates = await allowedAddresses(host, port, settings, budget);
+  } catch (err) {
+    throw budget.aborted ? outOfTime() : err;
+  }
+  let lastError: unknown;
+  for (const [index, candidate] of candidates.entries()) {
+    let release: ReleaseSlot;
+    try {
+      release = await settings.addressLimiter.acquire(candidate.address, budget);
+    } catch (err) {
+      if (!budget.aborted) throw err;
+      throw new ScrapeError(
+        'SCRAPE_TIMEOUT',
+        `${settings.addressLimiter.maxPerAddress} connections to ${candidate.address} (${host}) were already open and none closed within ${settings.connectTimeoutMs} ms`,
+      );
+    }
+    const attemptMs = index < candidates.length - 1 ? settings.addressAttemptMs : settings.connectTimeoutMs;
+    let socket: Socket;
+    try {
+      socket = await connectAttempt(connectSocket, options, candidate.address, attemptMs, budget);
+    } catch (err) {
+      release();
+      lastError = err;
+      if (budget.aborted) break;
+      continue;
+    }
+    const refused = refusedPeer(socket, host, port, settings.check);
+    if (refused) {
+      release();
+      socket.destroy();
+      throw refused;
+    }
+    if (socket.destroyed) {
+      // Its 'close' may already have fired: give the slot back here, never twice (release is idempotent).
+      release();
+      throw new ScrapeError('SCRAPE_CONNECT', `the connection to ${candidate.address} (${host}) closed as it opened`);
+    }
+    socket.once('close', release);
+    return { socket, family: socket.remoteFamily === 'IPv6' ? 6 : 4 };
+  }
+  if (budget.aborted) throw outOfTime();
+  throw lastError ?? new ScrapeError('SCRAPE_CONNECT', `could not connect to ${host}`);
+}
+
+/**
+ * The addresses this connection may use, in the order to try them: a literal IP as it is, a name's
+ * A and AAAA records through the resolver; IPv4-mapped forms as the IPv4 address they carry (what
+ * the policy judged), duplicates dropped. Throws BlockedAddressError when the policy allows none.
+ */
+async function allowedAddresses(host: string, port: number, settings: ConnectorSettings, budget: AbortSignal): Promise<ResolvedAddress[]> {
+  const literal = isIP(host);
+  const found: readonly ResolvedAddress[] = literal !== 0 ? [{ address: host, family: literal as 4 | 6 }] : await settings.resolver.resolve(host, budget);
+  const seen = new Set<string>();
+  const allowed: ResolvedAddress[] = [];
+  for (const { address } of found) {
+    if (!settings.check(address, port)) continue;
+    const key = canonicalAddress(address);
+    if (seen.has(key)) continue;
+    seen.add(key);
+    // An IPv4-mapped address is connected to as the IPv4 address it carries; others as given (a zone stays).
+    const ip = isIP(key) === 4 ? key : address;
+    allowed.push({ address: ip, family: isIP(ip) === 6 ? 6 : 4 });
+  }
+  if (allowed.length === 0) {
+    const first = found[0]?.address ?? 'no address';
+    throw new BlockedAddressError(host, first, addressRange(first));
+  }
+  return alternateFamilies(allowed);
+}
+
+/** RFC 8305 §4: keep the resolver's preference, but alternate families so one dead family costs one attempt. */
+function alternateFamilies(addresses: ResolvedAddress[]): ResolvedAddress[] {
+  const first = addresses[0];
+  if (first === undefined) return addresses;
+  const preferred = addresses.filter((a) => a.family === first.family);
+  const other = addresses.filter((a) => a.family !== first.family);
+  const out: ResolvedAddress[] = [];
+  for (let i = 0; i < Math.max(preferred.length, other.length); i++) {
+    const p = preferred[i];
+    const o = other[i];
+    if (p) out.push(p);
+    if (o) out.push(o);
+  }
+  return out;
+}
+
+/**
+ * Connect to one checked IP. The name stays in `host` so TLS still sends SNI for it and verifies
+ * the certificate against it. Abandoned (socket destroyed) after `attemptMs` or when the budget runs out.
+ */
+function connectAttempt(connectSocket: SocketConnector, options: ConnectOptions, address: string, attemptMs: number, budget: AbortSignal): Promise<Socket> {
+  if (budget.aborted) return Promise.reject(budget.reason);
+  return new Promise((resolve, reject) => {
+    let settled = false;
+    const finish = (outcome: { socket: Socket } | { error: unknown }) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      budget.removeEventListener('abort', onBudget);
+      if ('socket' in outcome) resolve(outcome.socket);
+      else {
+        socket?.destroy();
+        reject(outcome.error);
+      }
+    };
+    const onBudget = () => finish({ error: budget.reason });
+    const timer = setTimeout(() => finish({ error: new ScrapeError('SCRAPE_TIMEOUT', `${address} did not accept a connection within ${attemptMs} ms`) }), attemptMs);
+    budget.addEventListener('abort', onBudget, { once: true });
+    const socket = connectSocket({ ...options, hostname: address }, (err, connected) => {
+      if (err || !connected) finish({ error: err ?? new ScrapeError('SCRAPE_CONNECT', `could not connect to ${address}`) });
+      else if (settled) connected.destroy();
+      else finish({ socket: connected as Socket });
+    });
+  });
+}
+
 /** The peer actually connected to, judged again: the last word whatever resolved it. */
-function refusedPeer(socket: Socket, host: string, isAllowed: AddressCheck): BlockedAddressError | null {
+function refusedPeer(socket: Socket, host: string, port: number, check: EndpointCheck): BlockedAddressError | null {
   const peer = socket.remoteAddress;
-  if (peer !== undefined && isAllowed(peer)) return null;
+  if (peer !== undefined && check(peer, port)) return null;
   return new BlockedAddressError(host, peer ?? 'an unknown address', peer === undefined ? 'unknown' : addressRange(peer));
 }
 
-/** A `lookup` for net/tls.connect that resolves A and AAAA and hands back only allowed addresses. */
-export function guardedLookup(isAllowed: AddressCheck): LookupFunction {
+/**
+ * A `lookup` for net/tls.connect that resolves A and AAAA through the bounded resolver and hands
+ * back only allowed addresses (for sockets made outside a GuardedAgent).
+ */
+export function guardedLookup(isAllowed: AddressCheck, resolver: DnsResolver = sharedResolver): LookupFunction {
   return (hostname, options, callback) => {
-    dnsLookup(hostname, { all: true, verbatim: true, family: options.family ?? 0 }, (err, addresses: LookupAddress[]) => {
-      if (err) {
-        callback(new ScrapeError('SCRAPE_DNS', `cannot resolve ${hostname}`, { cause: err }), '', 0);
-        return;
-      }
-      const allowed = addresses.filter((a) => isAllowed(a.address));
-      const first = allowed[0];
-      if (!first) {
-        const seen = addresses[0]?.address ?? 'no address';
-        callback(new BlockedAddressError(hostname, seen, addressRange(seen)), '', 0);
-        return;
-      }
-      if (options.all) callback(null, allowed);
-      else callback(null, first.address, first.family);
-    });
+    resolver.resolve(hostname).then(
+      (addresses) => {
+        const family = options.family === 4 || options.family === 6 ? options.family : 0;
+        const usable = addresses.filter((a) => family === 0 || a.family === family);
+        const allowed = usable.filter((a) => isAllowed(a.address));
+        const first = allowed[0];
+        if (!first) {
+          const seen = usable[0]?.address ?? 'no address';
+          callback(new BlockedAddressError(hostname, seen, addressRange(seen)), '', 0);
+          return;
+        }
+        if (options.all) callback(null, allowed);
+        else callback(null, first.address, first.family);
+      },
+      (err: unknown) => callback(err as NodeJS.ErrnoException, '', 0),
+    );
   };
 }
 
@@ -199,7 +401,7 @@ export function guardedLookup(isAllowed: AddressCheck): LookupFunction {
 // The scrape request
 
 export interface HttpScrapeOptions {
-  /** Cuts the whole exchange (connect, redirects, headers, every body byte). */
+  /** Cuts the whole exchange (connect, redirects, headers, every body byte), every split request included. */
   signal: AbortSignal;
   /** Outbound policy; must equal the dispatcher's when one is given. */
   policy: OutboundPolicy;
@@ -207,6 +409,8 @@ export interface HttpScrapeOptions {
   connectTimeoutMs?: number;
   headersTimeoutMs?: number;
   maxRedirects?: number;
+  /** Info-hashes per request; larger batches are split (see MAX_HASHES_PER_HTTP_SCRAPE). */
+  maxHashesPerRequest?: number;
   userAgent?: string;
   /** A shared guarded agent (keep-alive across scrapes); by default one is made for this call. */
   dispatcher?: GuardedAgent;
@@ -215,24 +419,29 @@ export interface HttpScrapeOptions {
 export interface HttpScrapeResult {
   /** One entry per requested hash, in request order. */
   counts: ScrapeCounts[];
-  /** The tracker's `warning message`, if any. */
+  /** The tracker's `warning message`, if any (distinct ones of split requests joined by "; "). */
   warning: string | null;
-  /** `flags.min_request_interval` in seconds, if the tracker gave one. */
+  /** `flags.min_request_interval` in seconds, if the tracker gave one (the longest, over split requests). */
   minRequestInterval: number | null;
-  /** Address family of the connection that gave the final answer. */
+  /** Address family of the connection that gave the (first) final answer. */
   family: 4 | 6 | null;
 }
 
-/** Scrape one HTTP(S) tracker for one or more info-hashes in a single request (BEP 48). */
+/**
+ * Scrape one HTTP(S) tracker for one or more info-hashes (BEP 48): one request for up to
+ * `maxHashesPerRequest` hashes, several in parallel beyond that, all within the one signal.
+ */
 export async function scrapeHttp(scrapeUrl: string, hashes: readonly Uint8Array[], opts: HttpScrapeOptions): Promise<HttpScrapeResult> {
   if (opts.dispatcher && opts.dispatcher.policy.allowPrivate !== opts.policy.allowPrivate) {
     throw new TypeError('scrapeHttp: the dispatcher was built with a different outbound policy');
   }
+  const perRequest = opts.maxHashesPerRequest ?? MAX_HASHES_PER_HTTP_SCRAPE;
+  if (!Number.isInteger(perRequest) || perRequest < 1) throw new RangeError(`maxHashesPerRequest must be a positive integer, got ${perRequest}`);
   const agent = opts.dispatcher ?? new GuardedAgent(opts);
   try {
-    const reply = await fetchScrapeReply(requestTarget(scrapeUrl, infoHashParams(hashes)), agent, opts);
-    const parsed = parseScrapeReply(reply.body, reply.contentType, hashes);
-    return { ...parsed, family: agent.familyOfOrigin(reply.target.originKey) };
+    const parsed = parseScrapeUrl(scrapeUrl);
+    if (hashes.length <= perRequest) return await scrapeBatch(parsed, hashes, agent, opts);
+    return await scrapeInBatches(parsed, hashes, perRequest, agent, opts);
   } catch (err) {
     throw asScrapeError(err, opts.signal);
   } finally {
@@ -240,11 +449,52 @@ export async function scrapeHttp(scrapeUrl: string, hashes: readonly Uint8Array[
   }
 }
 
+async function scrapeBatch(parsed: ParsedScrapeUrl, hashes: readonly Uint8Array[], agent: GuardedAgent, opts: HttpScrapeOptions): Promise<HttpScrapeResult> {
+  const reply = await fetchScrapeReply(requestTarget(parsed, infoHashParams(hashes)), agent, opts);
+  const answer = parseScrapeReply(reply.body, reply.contentType, hashes);
+  return { ...answer, family: agent.familyOfOrigin(reply.target.originKey) };
+}
+
+/** Split requests in parallel; the first failure cancels the others and is the answer. */
+async function scrapeInBatches(
+  parsed: ParsedScrapeUrl,
+  hashes: readonly Uint8Array[],
+  perRequest: number,
+  agent: GuardedAgent,
+  opts: HttpScrapeOptions,
+): Promise<HttpScrapeResult> {
+  const siblings = new AbortController();
+  const signal = AbortSignal.any([opts.signal, siblings.signal]);
+  const batches: (readonly Uint8Array[])[] = [];
+  for (let at = 0; at < hashes.length; at += perRequest) batches.push(hashes.slice(at, at + perRequest));
+  let results: HttpScrapeResult[];
+  try {
+    results = await Promise.all(
+      batches.map((batch) =>
+        scrapeBatch(parsed, batch, agent, { ...opts, signal }).catch((err: unknown) => {
+          siblings.abort();
+          throw err;
+        }),
+      ),
+    );
+  } finally {
+    siblings.abort();
+  }
+  const warnings = [...new Set(results.map((r) => r.warning).filter((w) => w !== null))];
+  const intervals = results.map((r) => r.minRequestInterval).filter((i) => i !== null);
+  return {
+    counts: results.flatMap((r) => r.counts),
+    warning: warnings.length > 0 ? warnings.join('; ') : null,
+    minRequestInterval: intervals.length > 0 ? Math.max(...intervals) : null,
+    family: results.find((r) => r.family !== null)?.family ?? null,
+  };
+}
+
 /** Where one request goes, in the form undici's dispatcher takes (no URL parsing per request). */
 interface RequestTarget {
   /** `scheme://host[:port]` */
   origin: string;
-  /** Path and query, exactly as WHATWG URL serialises them. */
+  /** Path and query exactly as written (see requestTargetOf), never normalised. */
   path: string;
   /** What the guarded connector records the address family under. */
   originKey: string;
@@ -252,9 +502,10 @@ interface RequestTarget {
 
 /** A scrape URL taken apart once: WHATWG URL parsing is the costliest step of building a request. */
 interface ParsedScrapeUrl {
+  /** Scheme, host and port as the WHATWG parser reads them: what is connected to (and guarded). */
   origin: string;
-  pathname: string;
-  search: string;
+  /** The raw path and query (see requestTargetOf). */
+  target: string;
   originKey: string;
 }
 
@@ -263,25 +514,30 @@ const parsedScrapeUrls = new Map<string, ParsedScrapeUrl>();
 function parseScrapeUrl(scrapeUrl: string): ParsedScrapeUrl {
   const known = parsedScrapeUrls.get(scrapeUrl);
   if (known !== undefined) return known;
-  const url = new URL(scrapeUrl);
-  const parsed = { origin: url.origin, pathname: url.pathname, search: url.search, originKey: originKey(url) };
+  let url: URL;
+  try {
+    url = new URL(scrapeUrl);
+  } catch (err) {
+    throw new ScrapeError('SCRAPE_BAD_URL', 'the scrape URL is not a valid URL', { cause: err });
+  }
+  if (!FOLLOWABLE_SCHEMES.has(url.protocol)) throw new ScrapeError('SCRAPE_BAD_URL', `a ${url.protocol} URL is not an HTTP(S) scrape URL`);
+  const target = requestTargetOf(scrapeUrl);
+  if (target === null) {
+    throw new ScrapeError('SCRAPE_BAD_URL', "the scrape URL's host part is ambiguous (a '\\' in it), so no request is sent");
+  }
+  const parsed = { origin: url.origin, target, originKey: originKey(url) };
   remember(parsedScrapeUrls, scrapeUrl, parsed, MAX_PARSED_SCRAPE_URLS);
   return parsed;
 }
 
 /**
- * The request for `scrapeUrl` with the info_hash parameters appended, as `new URL(appendInfoHashes(…))`
- * would give it (the percent-encoded parameters are stable under URL serialisation): kept query
- * (passkeys) first, `&` between, nothing doubled after a trailing `&`. A fragment is never sent.
+ * The request for a scrape URL with the info_hash parameters appended to its raw target: kept query
+ * (passkeys) first, `&` between, nothing doubled after a trailing `?` or `&`. A fragment is never sent.
  */
-function requestTarget(scrapeUrl: string, params: string): RequestTarget {
-  const { origin, pathname, search, originKey: key } = parseScrapeUrl(scrapeUrl);
-  const query = search === '' ? `?${params}` : search.endsWith('&') ? search + params : `${search}&${params}`;
-  return { origin, path: pathname + query, originKey: key };
-}
-
-function targetOfUrl(url: URL): RequestTarget {
-  return { origin: url.origin, path: url.pathname + url.search, originKey: originKey(url) };
+function requestTarget({ origin, target, originKey: key }: ParsedScrapeUrl, params: string): RequestTarget {
+  const query = target.indexOf('?');
+  const separator = query === -1 ? '?' : target.endsWith('?') || target.endsWith('&') ? '' : '&';
+  return { origin, path: target + separator + params, originKey: key };
 }
 
 interface RawReply {
@@ -314,7 +570,7 @@ async function fetchScrapeReply(first: RequestTarget, agent: Dispatcher, opts: H
     if (REDIRECT_STATUSES.has(response.statusCode) && location !== undefined) {
       await response.body.dump().catch(() => undefined);
       if (hop >= maxRedirects) throw new ScrapeError('SCRAPE_REDIRECT', `tracker redirected more than ${maxRedirects} times`);
-      target = targetOfUrl(redirectTarget(target, location));
+      target = redirectTarget(target, location);
       continue;
     }
     const body = await readBody(response, maxBodyBytes);
@@ -331,17 +587,35 @@ function headerValue(value: string | string[] | undefined): string | undefined {
   return Array.isArray(value) ? value[0] : value;
 }
 
-function redirectTarget(from: RequestTarget, location: string): URL {
-  let target: URL;
+const SCHEME_AND_AUTHORITY = /^[a-z][a-z0-9+.-]*:\/\//i;
+/** Two leading slashes or backslashes: WHATWG parsers read all four spellings as `//host`. */
+const NETWORK_PATH = /^[/\\]{2}/;
+
+/**
+ * Where a redirect goes. The host comes from the WHATWG reading of the Location (what is
+ * connected to, and guarded, on the next hop). The path and query are the Location's own text
+ * when it spells them out (`http://host/…`, `//host/…`, `/path`), sent as written like the scrape
+ * URL itself; only a relative reference (`x`, `../x`, `?q`) is merged with the current path, as
+ * RFC 3986 §5.2 defines. A Location whose host part parsers read differently (a `\` in it) is refused.
+ */
+function redirectTarget(from: RequestTarget, location: string): RequestTarget {
+  const text = location.trim();
+  let url: URL;
   try {
-    target = new URL(location, from.origin + from.path);
+    url = new URL(text, from.origin + from.path);
   } catch {
     throw new ScrapeError('SCRAPE_REDIRECT', 'tracker redirected to an invalid URL');
   }
-  if (!FOLLOWABLE_SCHEMES.has(target.protocol)) {
-    throw new ScrapeError('SCRAPE_REDIRECT', `tracker redirected to a ${target.protocol} URL; only http and https are followed`);
+  if (!FOLLOWABLE_SCHEMES.has(url.protocol)) {
+    throw new ScrapeError('SCRAPE_REDIRECT', `tracker redirected to a ${url.protocol} URL; only http and https are followed`);
   }
-  return target;
+  let path: string | null;
+  if (SCHEME_AND_AUTHORITY.test(text)) path = requestTargetOf(text);
+  else if (NETWORK_PATH.test(text)) path = text.startsWith('//') ? requestTargetOf(url.protocol + text) : null;
+  else if (text.startsWith('/')) path = originFormOf(text);
+  else path = url.pathname + url.search;
+  if (path === null) throw new ScrapeError('SCRAPE_REDIRECT', "tracker redirected to a URL whose host part is ambiguous (a '\\' in it)");
+  return { origin: url.origin, path, originKey: originKey(url) };
 }
 
 /** A non-2xx reply; a bencoded `failure reason` in it is still the tracker's own explanation. */

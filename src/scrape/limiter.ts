@@ -1,4 +1,5 @@
 import { TrackerscopeError } from '../errors.js';
+import { canonicalAddress } from './guard.js';
 
 /**
  * A bound on outbound tracker requests in flight, per host and overall. One uploaded torrent (or
@@ -147,3 +148,140 @@ function positiveInt(value: number, name: string): number {
  * holds across every concurrent scrape, not per call.
  */
 export const sharedLimiter = new RequestLimiter();
+
+// ---------------------------------------------------------------------------------------------
+// Per resolved address
+
+/**
+ * TCP connections (and UDP requests awaiting an answer) open to one IP address at once, whatever
+ * names, ports, spellings or redirects led there: twenty wildcard names of one victim still get
+ * this many, not twenty.
+ */
+export const DEFAULT_MAX_PER_ADDRESS = 4;
+
+export interface AddressLimiterOptions {
+  maxPerAddress?: number;
+  maxQueued?: number;
+}
+
+/** A granted slot: call once to give it back (further calls do nothing). */
+export type ReleaseSlot = () => void;
+
+/**
+ * Counts what is open to each IP address (keyed by `canonicalAddress`, so `::ffff:127.0.0.1`
+ * and `127.0.0.1` are one address) and makes the rest wait in FIFO order. It bounds what reaches
+ * an address at the moment of connecting or sending, after resolution, so the names a torrent
+ * uses make no difference. One instance is shared by the whole process unless a caller brings its own.
+ */
+export class AddressLimiter {
+  readonly maxPerAddress: number;
+  readonly maxQueued: number;
+  readonly #active = new Map<string, number>();
+  readonly #waiting = new Map<string, (() => void)[]>();
+  #queued = 0;
+  /** Most slots ever held at once for one address (for tests and diagnostics). */
+  peakPerAddress = 0;
+
+  constructor(options: AddressLimiterOptions = {}) {
+    this.maxPerAddress = positiveInt(options.maxPerAddress ?? DEFAULT_MAX_PER_ADDRESS, 'maxPerAddress');
+    this.maxQueued = positiveInt(options.maxQueued ?? DEFAULT_MAX_QUEUED, 'maxQueued');
+  }
+
+  /** The key an address is counted under; every method also accepts the address itself. */
+  static keyOf(address: string): string {
+    return canonicalAddress(address);
+  }
+
+  activeFor(address: string): number {
+    return this.#active.get(canonicalAddress(address)) ?? 0;
+  }
+
+  get waiting(): number {
+    return this.#queued;
+  }
+
+  /** Take a slot now if one is free (nobody is then waiting for this address). */
+  tryAcquire(address: string): boolean {
+    const key = canonicalAddress(address);
+    const active = this.#active.get(key) ?? 0;
+    if (active >= this.maxPerAddress) return false;
+    this.#take(key, active);
+    return true;
+  }
+
+  /**
+   * Wait for a slot: `grant` is called once it is taken for the caller (who must `release` it).
+   * Returns a function that withdraws the request if it has not been granted yet.
+   * Throws LimiterQueueFullError when too many are already waiting.
+   */
+  enqueue(address: string, grant: () => void): () => void {
+    if (this.#queued >= this.maxQueued) throw new LimiterQueueFullError(this.maxQueued);
+    const key = canonicalAddress(address);
+    let queue = this.#waiting.get(key);
+    if (queue === undefined) {
+      queue = [];
+      this.#waiting.set(key, queue);
+    }
+    queue.push(grant);
+    this.#queued++;
+    return () => {
+      const waiters = this.#waiting.get(key);
+      const index = waiters?.indexOf(grant) ?? -1;
+      if (waiters === undefined || index === -1) return;
+      waiters.splice(index, 1);
+      this.#queued--;
+      if (waiters.length === 0) this.#waiting.delete(key);
+    };
+  }
+
+  /** Give back a slot taken by `tryAcquire` or granted by `enqueue`; the oldest waiter gets it. */
+  release(address: string): void {
+    const key = canonicalAddress(address);
+    const left = (this.#active.get(key) ?? 1) - 1;
+    if (left <= 0) this.#active.delete(key);
+    else this.#active.set(key, left);
+    const waiters = this.#waiting.get(key);
+    const next = waiters?.shift();
+    if (next === undefined) return;
+    this.#queued--;
+    if (waiters?.length === 0) this.#waiting.delete(key);
+    this.#take(key, Math.max(left, 0));
+    next();
+  }
+
+  /**
+   * A slot for `address`, waiting as long as it takes or until `signal` fires (then rejecting with
+   * its reason, having taken nothing). Resolves with the function that gives the slot back.
+   */
+  acquire(address: string, signal?: AbortSignal): Promise<ReleaseSlot> {
+    if (signal?.aborted) return Promise.reject(signal.reason);
+    const releaseOnce = (): ReleaseSlot => {
+      let released = false;
+      return () => {
+        if (released) return;
+        released = true;
+        this.release(address);
+      };
+    };
+    if (this.tryAcquire(address)) return Promise.resolve(releaseOnce());
+    return new Promise<ReleaseSlot>((resolve, reject) => {
+      const onAbort = () => {
+        withdraw();
+        reject(signal?.reason);
+      };
+      const withdraw = this.enqueue(address, () => {
+        signal?.removeEventListener('abort', onAbort);
+        resolve(releaseOnce());
+      });
+      signal?.addEventListener('abort', onAbort, { once: true });
+    });
+  }
+
+  #take(key: string, active: number): void {
+    this.#active.set(key, active + 1);
+    if (active + 1 > this.peakPerAddress) this.peakPerAddress = active + 1;
+  }
+}
+
+/** The process-wide per-address bound every GuardedAgent and UDP scrape uses unless given another. */
+export const sharedAddressLimiter = new AddressLimiter();

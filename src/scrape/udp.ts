@@ -3,7 +3,16 @@ import dgram from 'node:dgram';
 import { isIP } from 'node:net';
 import ipaddr from 'ipaddr.js';
 import { cleanTrackerText, ScrapeError, TrackerFailureError } from './errors.js';
-import { addressRange, BlockedAddressError, isAddressAllowed, type OutboundPolicy, type ResolvedAddress, resolveAllowed } from './guard.js';
+import {
+  addressRange,
+  BlockedAddressError,
+  canonicalAddress,
+  isAddressAllowed,
+  type OutboundPolicy,
+  type ResolvedAddress,
+  resolveAllowed,
+} from './guard.js';
+import { type AddressLimiter, sharedAddressLimiter } from './limiter.js';
 import type { ScrapeCounts } from './types.js';
 import {
   decodeReply,
@@ -121,6 +130,12 @@ export interface UdpScrapeOptions {
   maxPacketsInFlight?: number;
   /** Name resolution; every address it returns is checked against `policy` again before use. */
   resolve?: (host: string, policy: OutboundPolicy, signal: AbortSignal) => Promise<ResolvedAddress[]>;
+  /**
+   * Requests awaiting an answer per resolved address, whatever names led there (each connect or
+   * scrape packet holds a slot from its first send to its answer); by default the process-wide
+   * limiter that GuardedAgent connections also count against.
+   */
+  addressLimiter?: AddressLimiter;
 }
 
 export interface UdpScrapeResult {
@@ -161,6 +176,7 @@ export async function scrapeUdp(host: string, port: number, hashes: readonly Uin
     connectionIdTtlMs: opts.connectionIdTtlMs ?? DEFAULT_CONNECTION_ID_TTL_MS,
     cache: opts.connectionCache ?? sharedConnectionIdCache,
     maxPacketsInFlight: Math.max(1, opts.maxPacketsInFlight ?? DEFAULT_MAX_PACKETS_IN_FLIGHT),
+    addressLimiter: opts.addressLimiter ?? sharedAddressLimiter,
   };
   // One cancellation scope for the whole call, fed by the caller's signal; cancelled on the way out
   // too, so a request this call abandoned (a connect nobody awaits any more) stops retransmitting.
@@ -218,6 +234,8 @@ interface Target {
   port: number;
   /** ip:port for messages, the socket pool and the connection cache. */
   key: string;
+  /** The address as the AddressLimiter counts it (worked out once per scrape, not per packet). */
+  slotKey: string;
 }
 
 function unbracket(host: string): string {
@@ -267,7 +285,7 @@ function sendableTargets(host: string, port: number, resolved: readonly Resolved
     }
     if (!isAddressAllowed(ip, policy)) continue;
     const key = connectionKey(ip, port);
-    if (!targets.some((t) => t.key === key)) targets.push({ address: ip, family: fam, port, key });
+    if (!targets.some((t) => t.key === key)) targets.push({ address: ip, family: fam, port, key, slotKey: canonicalAddress(ip) });
   }
   if (targets.length === 0) {
     const first = resolved[0];
@@ -447,6 +465,7 @@ interface AttemptSettings {
   connectionIdTtlMs: number;
   cache: ConnectionIdCache;
   maxPacketsInFlight: number;
+  addressLimiter: AddressLimiter;
 }
 
 async function scrapeAddress(target: Target, hashes: readonly Uint8Array[], settings: AttemptSettings, scope: Cancellation): Promise<UdpScrapeEntry[]> {
@@ -504,11 +523,11 @@ async function scrapeChunk(
     // A cached id may be dead on the tracker's side (restart, rotated secret): opentracker drops
     // such packets silently, others answer an error. Either way: one wait, then connect afresh.
     const staleIdWaitMs = settings.retryDelaysMs[0] ?? DEFAULT_STALE_ID_WAIT_MS;
-    const answer = await requestScrape(socket, connection.id, hashes, [], staleIdWaitMs, scope);
+    const answer = await requestScrape(socket, connection.id, hashes, [], staleIdWaitMs, scope, settings.addressLimiter);
     if (answer?.kind === 'counts') return answer.counts;
     connection = await session.renew(connection.id);
   }
-  const answer = await requestScrape(socket, connection.id, hashes, settings.retryDelaysMs, undefined, scope);
+  const answer = await requestScrape(socket, connection.id, hashes, settings.retryDelaysMs, undefined, scope, settings.addressLimiter);
   if (answer === undefined) throw new Error('internal: a scrape without a give-up time returned nothing');
   if (answer.kind === 'error') throw trackerFailure(answer.message);
   return answer.counts;
@@ -538,6 +557,7 @@ function requestScrape(
   retryDelaysMs: readonly number[],
   giveUpAfterMs: number | undefined,
   scope: Cancellation,
+  slots: AddressLimiter,
 ): Promise<ScrapeAnswer | undefined> {
   const txId = socket.newTxId();
   return socket.request<ScrapeAnswer>({
@@ -546,6 +566,7 @@ function requestScrape(
     retryDelaysMs,
     giveUpAfterMs,
     scope,
+    slots,
     accept: acceptScrape(hashes.length),
   });
 }
@@ -611,6 +632,7 @@ class ConnectionSession {
         retryDelaysMs: this.settings.retryDelaysMs,
         giveUpAfterMs: undefined,
         scope: this.scope,
+        slots: this.settings.addressLimiter,
         accept: acceptConnect,
       })
       .then((answer) => {
@@ -652,6 +674,8 @@ interface RequestSpec<T> {
   /** After the last send, resolve `undefined` this long after instead of waiting for cancellation. */
   giveUpAfterMs: number | undefined;
   scope: Cancellation;
+  /** The per-address bound: the request holds one slot from its first send until it settles. */
+  slots: AddressLimiter;
   /** Judge a reply carrying our transaction id: take it, or note why it is malformed and keep waiting. */
   accept: (reply: UdpTrackerReply) => Verdict<T>;
 }
@@ -767,10 +791,21 @@ class TrackerSocket {
       let malformed: string | undefined;
       let timer: NodeJS.Timeout | undefined;
       let sends = 0;
+      const { slots } = spec;
+      const slotKey = this.target.slotKey;
+      let holdsSlot = false;
+      let withdraw: (() => void) | undefined;
       const finish = () => {
         clearTimeout(timer);
         scope.off(onCancel);
         this.#pending.delete(txId);
+        if (holdsSlot) {
+          holdsSlot = false;
+          slots.release(slotKey);
+        } else {
+          withdraw?.();
+          withdraw = undefined;
+        }
       };
       const fail = (error: Error) => {
         finish();
@@ -806,7 +841,21 @@ class TrackerSocket {
         fail,
       });
       scope.on(onCancel);
-      transmit();
+      if (slots.tryAcquire(slotKey)) {
+        holdsSlot = true;
+        transmit();
+        return;
+      }
+      // Every slot of this address is taken (by any name, port or protocol): wait for one, or for cancellation.
+      try {
+        withdraw = slots.enqueue(slotKey, () => {
+          withdraw = undefined;
+          holdsSlot = true;
+          transmit();
+        });
+      } catch (err) {
+        fail(err as Error);
+      }
     });
   }
 

@@ -70,6 +70,9 @@ function udpTarget(text: string, url: URL): ScrapeTarget {
 function httpTarget(text: string, protocol: 'http' | 'https'): ScrapeTarget {
   const authorityStart = rawAuthorityStart(text);
   if (authorityStart === -1) return unsupported(protocol, 'the URL has no "//" before its host');
+  if (authorityEnd(text, authorityStart) === AMBIGUOUS_AUTHORITY) {
+    return unsupported(protocol, "a '\\' in the URL's host part ends the host for some URL parsers and not for others, so which host is meant is unclear");
+  }
   const pathStart = text.slice(authorityStart).search(/[/?]/);
   const queryStart = text.indexOf('?', authorityStart);
   const lastSlash = text.lastIndexOf('/');
@@ -91,6 +94,62 @@ function httpTarget(text: string, protocol: 'http' | 'https'): ScrapeTarget {
 function rawAuthorityStart(text: string): number {
   const match = /^[a-z][a-z0-9+.-]*:\/\//i.exec(text);
   return match ? match[0].length : -1;
+}
+
+/** `authorityEnd` result when a `\` ends the authority for WHATWG parsers but not for RFC 3986 ones. */
+const AMBIGUOUS_AUTHORITY = -2;
+
+/**
+ * Where the authority that starts at `start` ends: at the first `/`, `?` or `#` (RFC 3986), or at
+ * the end of the text. WHATWG parsers (undici's, Node's) also end it at a `\` in http(s) URLs; the
+ * two readings then name different hosts, and AMBIGUOUS_AUTHORITY says so.
+ */
+function authorityEnd(text: string, start: number): number {
+  for (let i = start; i < text.length; i++) {
+    const c = text[i];
+    if (c === '/' || c === '?' || c === '#') return i;
+    if (c === '\\') return AMBIGUOUS_AUTHORITY;
+  }
+  return text.length;
+}
+
+/** C0 controls and space, which WHATWG parsers strip from both ends of a URL before reading it. */
+const URL_EDGE_JUNK = /^[\u0000-\u0020]+|[\u0000-\u0020]+$/g;
+
+/**
+ * The request target (RFC 9112 origin-form: path and query) of an absolute URL exactly as it is
+ * written — after the authority, before any `#` — never decoded or normalised: `/a/../scrape`,
+ * `%2e%2e`, `\`, `'` and `"` reach the tracker as they are, because a tracker may read those
+ * bytes (a passkey, a path its router matches literally). Only what a request line cannot carry
+ * is percent-encoded: controls, space and non-ASCII (as UTF-8). An empty path is sent as `/`.
+ * Returns null when the text is not `scheme://authority…`, or when its authority is ambiguous
+ * (see AMBIGUOUS_AUTHORITY), so that the host connected to and the path sent always agree.
+ */
+export function requestTargetOf(url: string): string | null {
+  const text = url.replace(URL_EDGE_JUNK, '');
+  const start = rawAuthorityStart(text);
+  if (start === -1) return null;
+  const end = authorityEnd(text, start);
+  if (end === AMBIGUOUS_AUTHORITY) return null;
+  return originFormOf(text.slice(end));
+}
+
+/** A path-and-query reference as written (`/x?y#z`): fragment cut, unsendable bytes encoded, `/` when empty. */
+export function originFormOf(reference: string): string {
+  const hash = reference.indexOf('#');
+  const target = requestLineSafe(hash === -1 ? reference : reference.slice(0, hash));
+  return target.startsWith('/') ? target : `/${target}`;
+}
+
+/** Code units a request line cannot carry as they are: C0 controls, space, DEL, anything non-ASCII. */
+const UNSENDABLE = /[\u0000-\u0020\u007f-\uffff]/;
+const UNSENDABLE_RUNS = /[\u0000-\u0020\u007f-\uffff]+/g;
+
+/** Percent-encode (as UTF-8 bytes) only what a request line cannot carry; every other character stays. */
+export function requestLineSafe(text: string): string {
+  if (!UNSENDABLE.test(text)) return text;
+  // Buffer.from encodes a lone surrogate as U+FFFD, as WHATWG URL parsers do, where encodeURIComponent throws.
+  return text.replace(UNSENDABLE_RUNS, (run) => percentEncodeBytes(Buffer.from(run, 'utf8')));
 }
 
 /** Every byte as `%XX`: an info-hash is binary, never text (BEP 3). */

@@ -19,6 +19,8 @@ export interface WebSocketScrapeOptions {
 export interface WebSocketScrapeResult {
   /** One entry per requested hash, in request order. */
   counts: ScrapeCounts[];
+  /** The tracker's `warning message`, if any, cleaned like every tracker text. */
+  warning: string | null;
   /** `flags.min_request_interval` (seconds) when the tracker sends it (bittorrent-tracker does). */
   minRequestInterval: number | null;
   family: 4 | 6 | null;
@@ -141,11 +143,14 @@ function closedEarly(code: number): ScrapeError {
   return new ScrapeError('SCRAPE_CONNECT', `the tracker closed the WebSocket (code ${code}) without a scrape reply`);
 }
 
-/** Read `files` (keyed by latin1 hash strings); a hash not listed is unknown: null, never 0. */
+/**
+ * Read `files` (keyed by latin1 hash strings); a hash not listed is unknown: null, never 0. A
+ * `warning message` (bittorrent-tracker sends one the way HTTP trackers do) is kept.
+ */
 export function parseWebSocketReply(
   reply: JsonObject,
   hashes: readonly Uint8Array[],
-): { counts: ScrapeCounts[]; minRequestInterval: number | null } {
+): { counts: ScrapeCounts[]; warning: string | null; minRequestInterval: number | null } {
   const files = reply.files;
   if (!isObject(files)) throw new ScrapeError('SCRAPE_BAD_REPLY', 'WebSocket tracker reply has no "files" object');
   const counts = hashes.map((hash): ScrapeCounts => {
@@ -163,7 +168,19 @@ export function parseWebSocketReply(
   });
   const flags = reply.flags;
   const interval = isObject(flags) ? flags.min_request_interval : undefined;
-  return { counts, minRequestInterval: typeof interval === 'number' && Number.isSafeInteger(interval) && interval > 0 ? interval : null };
+  return {
+    counts,
+    warning: warningOf(reply),
+    minRequestInterval: typeof interval === 'number' && Number.isSafeInteger(interval) && interval > 0 ? interval : null,
+  };
+}
+
+/** `warning message` as a string, cleaned; empty after cleaning (or not a string) is no warning. */
+function warningOf(reply: JsonObject): string | null {
+  const warning = reply['warning message'];
+  if (typeof warning !== 'string') return null;
+  const clean = cleanTrackerText(warning);
+  return clean === '' ? null : clean;
 }
 
 function countOf(entry: JsonObject, key: string): number | null {

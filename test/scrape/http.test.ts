@@ -5,8 +5,15 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decode, encode, isDict } from '../../src/bencode/index.js';
 import type { TrackerscopeError } from '../../src/errors.js';
 import type { OutboundPolicy } from '../../src/scrape/guard.js';
-import { DEFAULT_MAX_BODY_BYTES, GuardedAgent, type HttpScrapeOptions, parseScrapeReply, scrapeHttp } from '../../src/scrape/http.js';
-import { appendInfoHashes, percentEncodeBytes, scrapeUrlFor } from '../../src/scrape/url.js';
+import {
+  DEFAULT_MAX_BODY_BYTES,
+  GuardedAgent,
+  type HttpScrapeOptions,
+  MAX_HASHES_PER_HTTP_SCRAPE,
+  parseScrapeReply,
+  scrapeHttp,
+} from '../../src/scrape/http.js';
+import { percentEncodeBytes, scrapeUrlFor } from '../../src/scrape/url.js';
 import {
   announceOverHttp,
   httpGet,
@@ -19,10 +26,18 @@ import {
   type TestHttpServer,
 } from '../support/http-trackers.js';
 import { opentrackerAvailable, type RunningOpentracker, startOpentracker } from '../support/opentracker.js';
+import { ipv6LoopbackGate } from '../support/trackers.js';
 
 /** Loopback trackers are private addresses: the tests lift the refusal (the guard has its own tests). */
 const LOOPBACK_POLICY: OutboundPolicy = { allowPrivate: true };
 const DEADLINE_MS = 4000;
+/** IPv6 tests skip without ::1 only outside CI; under CI they run and fail (see ipv6LoopbackGate). */
+const v6 = await ipv6LoopbackGate();
+
+/** `info_hash=…&info_hash=…` spelled out here, independently of the code under test: every byte as %XX. */
+function infoHashQuery(hashes: readonly Uint8Array[]): string {
+  return hashes.map((h) => `info_hash=${[...h].map((b) => `%${b.toString(16).toUpperCase().padStart(2, '0')}`).join('')}`).join('&');
+}
 
 function hashOf(label: string): Buffer {
   return createHash('sha1').update(label).digest();
@@ -191,16 +206,24 @@ describe('scrapeHttp: what a well-behaved reply can carry', () => {
     });
   });
 
-  it('sends the request target WHATWG URL parsing gives the scrape URL with its info_hash appended', async () => {
+  it("sends the scrape URL's own path and query, encoding only what a request line cannot carry", async () => {
     const hashes = [a, b];
-    const shapes = ['/scrape', '/scrape?', '/scrape.php?passkey=k&', '/t/scrape.php?passkey=a b&x=%7e', '/x/../scrape?q', '/scrap%C3%A9/é', '/scrape#fragment'];
+    // [scrape URL path as written, request target before the info_hash parameters]
+    const shapes: [string, string][] = [
+      ['/scrape', '/scrape?'],
+      ['/scrape?', '/scrape?'],
+      ['/scrape.php?passkey=k&', '/scrape.php?passkey=k&'],
+      ['/t/scrape.php?passkey=a b&x=%7e', '/t/scrape.php?passkey=a%20b&x=%7e&'],
+      ['/x/../scrape?q', '/x/../scrape?q&'],
+      ['/scrap%C3%A9/é', '/scrap%C3%A9/%C3%A9?'],
+      ['/scrape#fragment', '/scrape?'],
+      ['/s\u0001c\u007f/scrape?k=\u00ff', '/s%01c%7F/scrape?k=%C3%BF&'],
+    ];
     await withServer(replyWith(scrapeReplyBytes([{ hash: a, complete: 1, incomplete: 0, downloaded: 0 }])), async (server) => {
-      for (const shape of shapes) {
-        const scrapeUrl = `${server.origin}${shape}`;
-        const result = await scrapeHttp(scrapeUrl, hashes, opts());
+      for (const [shape, sent] of shapes) {
+        const result = await scrapeHttp(`${server.origin}${shape}`, hashes, opts());
         expect(result.counts[0]?.seeders, shape).toBe(1);
-        const expected = new URL(appendInfoHashes(scrapeUrl.split('#')[0]!, hashes));
-        expect(server.requests.at(-1), shape).toBe(expected.pathname + expected.search);
+        expect(server.requests.at(-1), shape).toBe(sent + infoHashQuery(hashes));
         expect(infoHashesOf(server.requests.at(-1)!), shape).toEqual(hashes);
       }
     });
@@ -432,7 +455,8 @@ describe('scrapeHttp: misbehaving trackers', () => {
     expect(err.code).toBe('SCRAPE_CONNECT');
   });
 
-  it('reports IPv6 when the tracker answered over IPv6', async () => {
+  it.skipIf(!v6.run)('reports IPv6 when the tracker answered over IPv6', async () => {
+    v6.require();
     const server = await startHttpServer(replyWith(scrapeReplyBytes([{ hash: a, complete: 6, incomplete: 0, downloaded: 0 }])), '::1');
     try {
       const result = await scrapeHttp(`${server.origin}/scrape`, [a], opts());
@@ -465,5 +489,132 @@ describe('scrapeHttp: misbehaving trackers', () => {
     } finally {
       await agent.destroy();
     }
+  });
+});
+
+describe('scrapeHttp: the request target is the URL as written, never normalised', () => {
+  const a = hashOf('raw target');
+  const reply = () => replyWith(scrapeReplyBytes([{ hash: a, complete: 2, incomplete: 0, downloaded: 0 }]));
+
+  // [announce URL path, what the tracker must receive before `info_hash`] — each of these a WHATWG
+  // URL serialiser would rewrite (dot segments resolved, `%2e%2e` read as `..`, `\` as `/`, quotes encoded).
+  const cases: [string, string][] = [
+    ['/a/announce/../announce', '/a/announce/../scrape?'],
+    ['/a/%2e%2e/announce', '/a/%2e%2e/scrape?'],
+    ['/a\\b/announce', '/a\\b/scrape?'],
+    ['/announce?x=\'1\'&y="2"', '/scrape?x=\'1\'&y="2"&'],
+    ['/./announce.php?k=%2F..', '/./scrape.php?k=%2F..&'],
+  ];
+  for (const [announcePath, sent] of cases) {
+    it(`sends ${JSON.stringify(sent)} for the announce path ${JSON.stringify(announcePath)}`, async () => {
+      await withServer(reply(), async (server) => {
+        const target = scrapeUrlFor(`${server.origin}${announcePath}`);
+        expect(target.supported).toBe(true);
+        const result = await scrapeHttp(target.scrape!, [a], opts());
+        expect(result.counts[0]?.seeders).toBe(2);
+        expect(server.requests).toEqual([sent + infoHashQuery([a])]);
+      });
+    });
+  }
+
+  it('follows a redirect to the Location path as written; a relative one is merged (RFC 3986 §5.2)', async () => {
+    const hops: Parameters<typeof startHttpServer>[0] = (req, res) => {
+      const url = req.url ?? '';
+      if (url.startsWith('/first')) {
+        res.writeHead(302, { location: `http://127.0.0.1:${(req.socket.localPort ?? 0).toString()}/b/../second?x='1'` });
+        res.end();
+      } else if (url.startsWith('/b/../second')) {
+        res.writeHead(302, { location: '/c/./%2e%2e/third?q="2"' });
+        res.end();
+      } else if (url.startsWith('/c/./%2e%2e/third')) {
+        res.writeHead(302, { location: 'd/../fourth?k' });
+        res.end();
+      } else reply()(req, res);
+    };
+    await withServer(hops, async (server) => {
+      const result = await scrapeHttp(`${server.origin}/first`, [a], opts());
+      expect(result.counts[0]?.seeders).toBe(2);
+      // The relative `d/../fourth` is resolved against the base as WHATWG parsers do (where `%2e%2e` is `..`).
+      expect(server.requests.slice(1)).toEqual(["/b/../second?x='1'", '/c/./%2e%2e/third?q="2"', '/fourth?k']);
+    });
+  });
+
+  it('refuses a redirect whose host part parsers read differently (a "\\" in it): nothing more is sent', async () => {
+    await withServer(replyWith('', { location: 'http://127.0.0.1\\@tracker.example/scrape' }, 302), async (server) => {
+      const err = await failureOf(scrapeHttp(`${server.origin}/scrape`, [a], opts()));
+      expect(err.code).toBe('SCRAPE_REDIRECT');
+      expect(server.requests).toHaveLength(1);
+    });
+  });
+
+  it('refuses a scrape URL whose host part parsers read differently, before any traffic (SCRAPE_BAD_URL)', async () => {
+    await withServer(reply(), async (server) => {
+      const err = await failureOf(scrapeHttp(`http://127.0.0.1:${server.port}\\@tracker.example/scrape`, [a], opts()));
+      expect(err.code).toBe('SCRAPE_BAD_URL');
+      expect(server.connections()).toBe(0);
+    });
+  });
+});
+
+describe('scrapeHttp: many info-hashes', () => {
+  it(`asks for at most ${MAX_HASHES_PER_HTTP_SCRAPE} hashes a request, the requests in parallel, the counts in request order`, async () => {
+    const total = 2 * MAX_HASHES_PER_HTTP_SCRAPE + 20;
+    const hashes = Array.from({ length: total }, (_, i) => hashOf(`batch ${i}`));
+    const indexOf = new Map(hashes.map((h, i) => [h.toString('hex'), i]));
+    const expectedRequests = Math.ceil(total / MAX_HASHES_PER_HTTP_SCRAPE);
+    // Answer only once every request has arrived: requests sent one after another would never be answered.
+    const waiting: (() => void)[] = [];
+    const handler: Parameters<typeof startHttpServer>[0] = (req, res) => {
+      const asked = infoHashesOf(req.url ?? '');
+      const body = scrapeReplyBytes(asked.map((hash) => ({ hash, complete: indexOf.get(hash.toString('hex')) ?? -1, incomplete: 1, downloaded: 0 })));
+      waiting.push(() => replyWith(body)(req, res));
+      if (waiting.length === expectedRequests) for (const answer of waiting.splice(0)) answer();
+    };
+    await withServer(handler, async (server) => {
+      const result = await scrapeHttp(`${server.origin}/scrape?passkey=k`, hashes, opts({ signal: AbortSignal.timeout(2000) }));
+      expect(result.counts.map((c) => c.seeders)).toEqual(hashes.map((_, i) => i));
+      expect(server.requests).toHaveLength(expectedRequests);
+      const sizes = server.requests.map((target) => infoHashesOf(target).length).sort((x, y) => y - x);
+      expect(sizes).toEqual([MAX_HASHES_PER_HTTP_SCRAPE, MAX_HASHES_PER_HTTP_SCRAPE, 20]);
+      expect(server.requests.every((target) => target.startsWith('/scrape?passkey=k&info_hash='))).toBe(true);
+      expect(server.requests.flatMap((target) => infoHashesOf(target)).map((h) => h.toString('hex')).sort()).toEqual(
+        hashes.map((h) => h.toString('hex')).sort(),
+      );
+    });
+  });
+
+  it('fails as a whole with the first failing request, by the one deadline', async () => {
+    const hashes = Array.from({ length: MAX_HASHES_PER_HTTP_SCRAPE + 1 }, (_, i) => hashOf(`split ${i}`));
+    const handler: Parameters<typeof startHttpServer>[0] = (req, res) => {
+      // The short request (one hash) is refused; the full one is never answered.
+      if (infoHashesOf(req.url ?? '').length === 1) replyWith(encode({ 'failure reason': 'too many' }))(req, res);
+    };
+    await withServer(handler, async (server) => {
+      const started = performance.now();
+      const err = await failureOf(scrapeHttp(`${server.origin}/scrape`, hashes, opts({ signal: AbortSignal.timeout(3000) })));
+      expect(err.code).toBe('SCRAPE_TRACKER_FAILURE');
+      expect(performance.now() - started).toBeLessThan(2000);
+      expect(server.requests).toHaveLength(2);
+    });
+  });
+
+  it('merges the replies: distinct warnings, the longest min_request_interval', async () => {
+    const hashes = Array.from({ length: MAX_HASHES_PER_HTTP_SCRAPE + 1 }, (_, i) => hashOf(`merge ${i}`));
+    const handler: Parameters<typeof startHttpServer>[0] = (req, res) => {
+      const small = infoHashesOf(req.url ?? '').length === 1;
+      replyWith(
+        scrapeReplyBytes([], {
+          'warning message': Buffer.from(small ? 'second' : 'first'),
+          flags: new Map([['min_request_interval', small ? 900 : 60]]),
+        }),
+      )(req, res);
+    };
+    await withServer(handler, async (server) => {
+      const result = await scrapeHttp(`${server.origin}/scrape`, hashes, opts());
+      expect(result.counts).toHaveLength(hashes.length);
+      expect(result.counts.every((c) => c.unknown)).toBe(true);
+      expect(result.warning).toBe('first; second');
+      expect(result.minRequestInterval).toBe(900);
+    });
   });
 });

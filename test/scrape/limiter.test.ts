@@ -1,9 +1,14 @@
 import { afterEach, describe, expect, it } from 'vitest';
+import { createServer, type Socket } from 'node:net';
+import { GuardedAgent, scrapeHttp } from '../../src/scrape/http.js';
 import {
+  AddressLimiter,
   DEFAULT_MAX_IN_FLIGHT_OVERALL,
   DEFAULT_MAX_IN_FLIGHT_PER_HOST,
+  DEFAULT_MAX_PER_ADDRESS,
   LimiterQueueFullError,
   RequestLimiter,
+  sharedAddressLimiter,
 } from '../../src/scrape/limiter.js';
 import { scrapeAll } from '../../src/scrape/scraper.js';
 import { parseMagnet } from '../../src/torrent/index.js';
@@ -213,5 +218,161 @@ describe('scrapeAll with a limiter', () => {
     expect(rows.map((r) => r.status)).toEqual(['timeout', 'timeout']);
     expect(fast.requests).toHaveLength(0);
     expect(limiter.waiting).toBe(0);
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// Per resolved address
+
+describe('AddressLimiter', () => {
+  it('has a named default of 4 per address, shared by the process', () => {
+    expect(DEFAULT_MAX_PER_ADDRESS).toBe(4);
+    expect(new AddressLimiter().maxPerAddress).toBe(DEFAULT_MAX_PER_ADDRESS);
+    expect(sharedAddressLimiter.maxPerAddress).toBe(DEFAULT_MAX_PER_ADDRESS);
+    expect(new GuardedAgent({ policy: { allowPrivate: true } }).addressLimiter).toBe(sharedAddressLimiter);
+  });
+
+  it('counts every spelling of one address together', () => {
+    const limiter = new AddressLimiter({ maxPerAddress: 3 });
+    expect(limiter.tryAcquire('127.0.0.1')).toBe(true);
+    expect(limiter.tryAcquire('::ffff:127.0.0.1')).toBe(true);
+    expect(limiter.tryAcquire('[::ffff:7f00:1]')).toBe(true);
+    expect(limiter.tryAcquire('127.0.0.1')).toBe(false);
+    expect(limiter.activeFor('::ffff:127.0.0.1')).toBe(3);
+    expect(limiter.tryAcquire('::1')).toBe(true);
+    expect(limiter.tryAcquire('0:0::1')).toBe(true);
+    expect(limiter.activeFor('::1')).toBe(2);
+  });
+
+  it('hands a released slot to the oldest waiter of that address only', async () => {
+    const limiter = new AddressLimiter({ maxPerAddress: 1 });
+    const first = await limiter.acquire('192.0.2.1');
+    const order: string[] = [];
+    const second = limiter.acquire('192.0.2.1').then((release) => {
+      order.push('second');
+      return release;
+    });
+    const third = limiter.acquire('::ffff:192.0.2.1').then((release) => {
+      order.push('third');
+      return release;
+    });
+    const other = await limiter.acquire('192.0.2.2');
+    await tick();
+    expect(order).toEqual([]);
+    expect(limiter.waiting).toBe(2);
+    first();
+    first(); // a second call gives nothing back twice
+    (await second)();
+    (await third)();
+    other();
+    expect(order).toEqual(['second', 'third']);
+    expect(limiter.activeFor('192.0.2.1')).toBe(0);
+    expect(limiter.peakPerAddress).toBe(1);
+  });
+
+  it('a waiter whose signal fires leaves the queue and takes nothing', async () => {
+    const limiter = new AddressLimiter({ maxPerAddress: 1 });
+    const held = await limiter.acquire('192.0.2.9');
+    const controller = new AbortController();
+    const waiting = limiter.acquire('192.0.2.9', controller.signal);
+    controller.abort(new Error('deadline'));
+    await expect(waiting).rejects.toThrow('deadline');
+    expect(limiter.waiting).toBe(0);
+    held();
+    expect(limiter.activeFor('192.0.2.9')).toBe(0);
+  });
+
+  it('refuses new waiters when the queue is full', async () => {
+    const limiter = new AddressLimiter({ maxPerAddress: 1, maxQueued: 1 });
+    await limiter.acquire('192.0.2.3');
+    void limiter.acquire('192.0.2.3');
+    await expect(limiter.acquire('192.0.2.3')).rejects.toBeInstanceOf(LimiterQueueFullError);
+  });
+});
+
+describe('the per-address bound on the wire (HTTP, GuardedAgent connector)', () => {
+  const hash = awkwardInfoHash(5100);
+  const policy = { allowPrivate: true };
+
+  /** A tracker on 127.0.0.1 that holds each request `delayMs` and records the most connections it ever had open. */
+  async function countingTracker(delayMs: number) {
+    const reply = scrapeReplyBytes([{ hash, complete: 2, incomplete: 1, downloaded: 0 }]);
+    const stats = { open: 0, peak: 0 };
+    const server = await startHttpServer((_req, res) => {
+      setTimeout(() => {
+        res.writeHead(200, { 'content-length': String(reply.length) });
+        res.end(reply);
+      }, delayMs);
+    });
+    server.server.on('connection', (socket: Socket) => {
+      stats.open++;
+      stats.peak = Math.max(stats.peak, stats.open);
+      socket.on('close', () => stats.open--);
+    });
+    return { server, stats };
+  }
+
+  /** Scrape `perName` times through each spelling of 127.0.0.1, all at once, plus a redirect hop from each. */
+  async function scrapeThroughEveryName(maxPerAddress: number) {
+    const { server, stats } = await countingTracker(120);
+    const redirector = await startHttpServer((_req, res) => {
+      res.writeHead(302, { location: `http://localhost:${server.port}/scrape` });
+      res.end();
+    });
+    const addressLimiter = new AddressLimiter({ maxPerAddress });
+    const agent = new GuardedAgent({ policy, addressLimiter, keepAliveIdleMs: 100 });
+    const names = ['127.0.0.1', 'localhost', '[::ffff:127.0.0.1]'];
+    const urls = [...names.flatMap((name) => [1, 2, 3].map(() => `http://${name}:${server.port}/scrape`)), `${redirector.origin}/scrape`];
+    try {
+      const results = await Promise.all(
+        urls.map((url) => scrapeHttp(url, [hash], { signal: AbortSignal.timeout(4000), policy, dispatcher: agent })),
+      );
+      return { results, stats, requests: server.requests.length, addressLimiter };
+    } finally {
+      await agent.destroy();
+      await server.close();
+      await redirector.close();
+    }
+  }
+
+  it('holds whatever the names (127.0.0.1, localhost, [::ffff:127.0.0.1], a redirect hop): every scrape still answers', async () => {
+    const { results, stats, requests, addressLimiter } = await scrapeThroughEveryName(2);
+    expect(results.map((r) => r.counts[0]?.seeders)).toEqual(results.map(() => 2));
+    expect(requests).toBe(10);
+    // The tracker's own count, and the limiter's: two connections to 127.0.0.1 at most, however named.
+    expect(stats.peak).toBe(2);
+    expect(addressLimiter.peakPerAddress).toBe(2);
+  });
+
+  it('with a higher bound the same scrapes do open more connections at once (the test can tell)', async () => {
+    const { stats } = await scrapeThroughEveryName(10);
+    expect(stats.peak).toBeGreaterThan(2);
+  });
+
+  it('a connection waiting for a slot gives up by the connect timeout (SCRAPE_TIMEOUT), nothing sent', async () => {
+    const held = new AddressLimiter({ maxPerAddress: 1 });
+    const release = await held.acquire('127.0.0.1');
+    const received: Socket[] = [];
+    const listener = createServer((socket) => {
+      received.push(socket);
+      socket.destroy();
+    });
+    await new Promise<void>((resolve) => listener.listen(0, '127.0.0.1', resolve));
+    const { port } = listener.address() as { port: number };
+    const agent = new GuardedAgent({ policy, addressLimiter: held, connectTimeoutMs: 300 });
+    try {
+      const started = performance.now();
+      const err = await scrapeHttp(`http://localhost:${port}/scrape`, [hash], { signal: AbortSignal.timeout(3000), policy, dispatcher: agent }).catch(
+        (e: { code?: string }) => e,
+      );
+      expect((err as { code?: string }).code).toBe('SCRAPE_TIMEOUT');
+      expect(performance.now() - started).toBeLessThan(1500);
+      expect(received).toHaveLength(0);
+      expect(held.waiting).toBe(0);
+    } finally {
+      release();
+      await agent.destroy();
+      await new Promise<void>((resolve) => listener.close(() => resolve()));
+    }
   });
 });

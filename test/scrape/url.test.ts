@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { appendInfoHashes, percentEncodeBytes, scrapeUrlFor } from '../../src/scrape/url.js';
+import { appendInfoHashes, percentEncodeBytes, requestTargetOf, scrapeUrlFor } from '../../src/scrape/url.js';
 
 describe('scrapeUrlFor: the BEP 48 announce → scrape rule', () => {
   const supported: [string, string, string][] = [
@@ -54,6 +54,9 @@ describe('scrapeUrlFor: the BEP 48 announce → scrape rule', () => {
     ['', 'other', /not a valid URL/],
     ['   ', 'other', /not a valid URL/],
     ['http://exa mple/announce', 'other', /not a valid URL/],
+    // WHATWG parsers end the host at `\` (host 127.0.0.1), RFC 3986 ones do not (host tracker.example).
+    ['http://127.0.0.1\\@tracker.example/announce', 'http', /'\\' in the URL's host part/],
+    ['https://tracker.example\\x/announce', 'https', /'\\' in the URL's host part/],
   ];
   for (const [announce, protocol, reason] of unsupported) {
     it(`${JSON.stringify(announce)} is unsupported`, () => {
@@ -64,6 +67,35 @@ describe('scrapeUrlFor: the BEP 48 announce → scrape rule', () => {
       if (!target.supported) expect(target.reason).toMatch(reason);
     });
   }
+});
+
+describe('requestTargetOf: path and query exactly as written', () => {
+  const cases: [string, string | null][] = [
+    ['http://t.example/a/../scrape', '/a/../scrape'],
+    ['http://t.example/a/%2e%2e/scrape', '/a/%2e%2e/scrape'],
+    ['http://t.example/a\\b/scrape', '/a\\b/scrape'],
+    ['http://t.example/scrape?x=\'1\'&y="2"&z=<>{}|^`', '/scrape?x=\'1\'&y="2"&z=<>{}|^`'],
+    ['http://t.example/scrape?q=%7e&p=%ZZ', '/scrape?q=%7e&p=%ZZ'],
+    ['http://t.example/s c/é?\u0000=\u007f', '/s%20c/%C3%A9?%00=%7F'],
+    ['http://t.example/scrape?k#frag?x', '/scrape?k'],
+    ['http://user:pw@t.example:81/scrape', '/scrape'],
+    ['http://t.example', '/'],
+    ['http://t.example?x=1', '/?x=1'],
+    ['  http://t.example/scrape\n', '/scrape'],
+    ['http://[::1]:80/scrape', '/scrape'],
+    ['http://t.example\\@other.example/scrape', null],
+    ['http:t.example/scrape', null],
+    ['/scrape', null],
+  ];
+  for (const [url, target] of cases) {
+    it(`${JSON.stringify(url)} → ${JSON.stringify(target)}`, () => {
+      expect(requestTargetOf(url)).toBe(target);
+    });
+  }
+
+  it('encodes a lone surrogate as U+FFFD, as URL parsers do, instead of throwing', () => {
+    expect(requestTargetOf('http://t.example/\ud800')).toBe('/%EF%BF%BD');
+  });
 });
 
 describe('appendInfoHashes', () => {

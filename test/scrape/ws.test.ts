@@ -126,6 +126,24 @@ describe('scrapeWebSocket: scripted WebSocket trackers', () => {
     );
   });
 
+  it('returns the warning message (cleaned like every tracker text), and null without one', async () => {
+    await withWsServer(
+      (_text, peer) =>
+        peer.send(JSON.stringify({ action: 'scrape', files: { [key(a)]: { complete: 2 } }, 'warning message': 'slow\u001b[31m down\nplease' })),
+      async (server) => {
+        const result = await scrapeWebSocket(server.wsOrigin, [a], opts());
+        expect(result.warning).toBe('slow [31m down please');
+        expect(result.counts[0]?.seeders).toBe(2);
+      },
+    );
+    await withWsServer(
+      (_text, peer) => peer.send(JSON.stringify({ action: 'scrape', files: {}, 'warning message': 42 })),
+      async (server) => {
+        expect((await scrapeWebSocket(server.wsOrigin, [a], opts())).warning).toBeNull();
+      },
+    );
+  });
+
   it("shows a failure reason as the tracker's words", async () => {
     await withWsServer(
       (_text, peer) => peer.send(JSON.stringify({ action: 'scrape', 'failure reason': 'invalid info_hash' })),

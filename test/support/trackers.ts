@@ -95,6 +95,34 @@ function closeBtServer(server: Server): Promise<void> {
   return new Promise((resolve) => server.close(() => resolve()));
 }
 
+/** Whether tests that need the IPv6 loopback run, and the check those tests start with. */
+export interface IPv6LoopbackGate {
+  /** ::1 can be bound here. */
+  available: boolean;
+  /** False only when ::1 is missing and CI is not set: a developer's machine without IPv6 skips. */
+  run: boolean;
+  /** Throws when ::1 is missing: under CI an IPv6 test fails loudly instead of being skipped. */
+  require(): void;
+}
+
+/**
+ * Skip IPv6 tests where the machine has no ::1, except under CI (`process.env.CI`), where they run
+ * and fail, so a CI image that lost IPv6 cannot silently drop them (the rule for system binaries).
+ */
+export async function ipv6LoopbackGate(
+  probe: () => Promise<boolean> = hasIPv6Loopback,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<IPv6LoopbackGate> {
+  const available = await probe();
+  return {
+    available,
+    run: available || Boolean(env.CI),
+    require: () => {
+      if (!available) throw new Error('the IPv6 loopback (::1) is missing but CI is set: IPv6 tests must run under CI');
+    },
+  };
+}
+
 /** Whether a UDP socket can bind ::1 here (some containers have no IPv6 at all). */
 export async function hasIPv6Loopback(): Promise<boolean> {
   const probe = createSocket({ type: 'udp6', ipv6Only: true });
