@@ -14,29 +14,110 @@
     return unit === 0 ? `${bytes} B` : `${value.toFixed(value >= 100 ? 0 : 1)} ${units[unit]}`;
   }
 
+  /** How long a copy button shows its outcome before reading "Copy" again. */
+  const FEEDBACK_MS = 1800;
+
+  // One polite live region for the whole page, so a screen reader hears what a copy did.
+  let announcer = null;
+  function announce(text) {
+    if (!announcer) {
+      announcer = document.createElement('span');
+      announcer.className = 'visually-hidden';
+      announcer.setAttribute('role', 'status');
+      document.body.append(announcer);
+    }
+    announcer.textContent = '';
+    window.setTimeout(() => {
+      announcer.textContent = text;
+    }, 50);
+  }
+
   function flash(button, text) {
     const original = button.dataset.label || button.textContent;
     button.dataset.label = original;
     button.textContent = text;
-    window.setTimeout(() => {
-      button.textContent = original;
-    }, 1500);
+    announce(text);
+    window.clearTimeout(Number(button.dataset.timer));
+    button.dataset.timer = String(
+      window.setTimeout(() => {
+        button.textContent = original;
+      }, FEEDBACK_MS),
+    );
   }
 
-  // Copy buttons: hidden in the markup, shown when the clipboard API is there to back them.
+  // The old way, for pages served over plain http (navigator.clipboard exists only in secure
+  // contexts: https and localhost): copy the selection of an off-screen text area.
+  function copyWithSelection(value) {
+    const buffer = document.createElement('textarea');
+    buffer.className = 'copy-buffer';
+    buffer.value = value;
+    buffer.setAttribute('readonly', '');
+    buffer.setAttribute('aria-hidden', 'true');
+    buffer.tabIndex = -1;
+    document.body.append(buffer);
+    buffer.select();
+    let copied = false;
+    try {
+      copied = document.execCommand('copy');
+    } catch {
+      copied = false;
+    }
+    buffer.remove();
+    return copied;
+  }
+
+  async function copyText(value) {
+    if (navigator.clipboard && window.isSecureContext) {
+      try {
+        await navigator.clipboard.writeText(value);
+        return true;
+      } catch {
+        // Denied (permissions, an iframe, no user gesture): try the old way.
+      }
+    }
+    return copyWithSelection(value);
+  }
+
+  // Nothing could write to the clipboard: select the value on the page for the person to copy.
+  function selectForManualCopy(button, source, value) {
+    if (source.tagName === 'CODE') {
+      const range = document.createRange();
+      range.selectNodeContents(source);
+      const selection = window.getSelection();
+      selection.removeAllRanges();
+      selection.addRange(range);
+      return;
+    }
+    // A link's address is not on the page as text: show it in a read-only field, selected.
+    let field = button.parentElement.querySelector('input.copy-fallback');
+    if (!field) {
+      field = document.createElement('input');
+      field.className = 'copy-fallback';
+      field.type = 'text';
+      field.readOnly = true;
+      field.setAttribute('aria-label', 'Address to copy');
+      button.after(field);
+    }
+    field.value = value;
+    field.focus();
+    field.select();
+  }
+
+  // Copy buttons: in the markup but hidden, since without this script they would do nothing.
   function setUpCopyButtons() {
-    if (!navigator.clipboard) return;
     for (const button of document.querySelectorAll('button.copy')) {
+      const byText = button.dataset.copyTarget && document.getElementById(button.dataset.copyTarget);
+      const byHref = button.dataset.copyHref && document.getElementById(button.dataset.copyHref);
+      const source = byText || byHref;
+      if (!source) continue;
       button.hidden = false;
       button.addEventListener('click', async () => {
-        const byText = button.dataset.copyTarget && document.getElementById(button.dataset.copyTarget);
-        const byHref = button.dataset.copyHref && document.getElementById(button.dataset.copyHref);
-        const value = byText ? byText.textContent : byHref ? byHref.getAttribute('href') : '';
-        try {
-          await navigator.clipboard.writeText(value || '');
+        const value = (byText ? byText.textContent : byHref.getAttribute('href')) || '';
+        if (await copyText(value)) {
           flash(button, 'Copied');
-        } catch {
-          flash(button, 'Copy failed');
+        } else {
+          selectForManualCopy(button, source, value);
+          flash(button, 'Selected: copy it');
         }
       });
     }

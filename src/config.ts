@@ -20,7 +20,10 @@ export interface Config {
   /** Scrapes one client may ask for per window. */
   rateLimitMax: number;
   rateLimitWindowMs: number;
-  /** Express `trust proxy`: false, a hop count, or a list of addresses/subnets/names. Never `true`. */
+  /**
+   * Express `trust proxy`: false, a hop count (at most CONFIG_BOUNDS.trustProxyHops.max), or a list of
+   * addresses/subnets/names. Never `true`, nor a subnet wide enough to amount to it.
+   */
   trustProxy: TrustProxySetting;
   logLevel: LogLevel;
   /** How long a tracker's answer is reused (the tracker's own min interval wins when larger). */
@@ -41,6 +44,21 @@ export type LogLevel = (typeof LOG_LEVELS)[number];
 
 /** proxy-addr's names for address groups (loopback: 127.0.0.1/8 and ::1, …). */
 const TRUST_PROXY_NAMES = new Set(['loopback', 'linklocal', 'uniquelocal']);
+
+/**
+ * Widest subnet TRUST_PROXY accepts, as a prefix length: IPv4 10.0.0.0/8 and IPv6 fc00::/7 (unique
+ * local) are the widest blocks proxies live in. Anything wider (0.0.0.0/0, ::/0, 0.0.0.0/1 plus
+ * 128.0.0.0/1, 2000::/3, …) takes in clients on the internet, which could then write their own
+ * address into X-Forwarded-For: the same as `true`.
+ */
+export const MIN_TRUST_PROXY_PREFIX = Object.freeze({ ipv4: 8, ipv6: 7 });
+
+/**
+ * RFC 4291 §2.5.5.2: IPv4-mapped IPv6 addresses, ::ffff:0:0/96. proxy-addr matches IPv4 clients
+ * against a subnet written in this form, so `::ffff:0:0/96` trusts every IPv4 client, and
+ * `::ffff:a.b.c.d/N` is the IPv4 subnet a.b.c.d/(N − 96).
+ */
+const IPV4_MAPPED_BLOCK = { address: ipaddr.IPv6.parse('::ffff:0:0'), prefix: 96 } as const;
 
 const MIB = 1024 * 1024;
 
@@ -67,7 +85,12 @@ export const CONFIG_BOUNDS = Object.freeze({
   maxUploadBytes: { min: 1024, max: 512 * MIB },
   rateLimitMax: { min: 1, max: 1_000_000 },
   rateLimitWindowMs: { min: 1000, max: 24 * 3_600_000 },
-  trustProxyHops: { min: 1, max: 32 },
+  /**
+   * Proxies in front of the app. Real deployments have one to three (CDN, load balancer, nginx);
+   * trusting more hops than there are proxies hands the leftmost X-Forwarded-For entries, which the
+   * client writes, the role of its address.
+   */
+  trustProxyHops: { min: 1, max: 5 },
   cacheTtlMs: { min: 0, max: 24 * 3_600_000 },
   refreshIntervalMs: { min: 5000, max: 24 * 3_600_000 },
   requestTimeoutMs: { min: 1000, max: 3_600_000 },
@@ -181,33 +204,61 @@ function readTrustProxy(env: Env, name: string): TrustProxySetting {
   if (/^\d+$/.test(text)) {
     const hops = Number(text);
     const { min, max } = CONFIG_BOUNDS.trustProxyHops;
-    if (hops < min || hops > max) throw new ConfigError(name, `hop count ${hops} is out of range (${min} to ${max})`);
+    if (hops < min || hops > max) {
+      throw new ConfigError(
+        name,
+        `hop count ${hops} is out of range (${min} to ${max}): count only the proxies in front of the app, ` +
+          'since every extra hop lets a client choose the address it is limited by',
+      );
+    }
     return hops;
   }
   const entries = text.split(',').map((part) => part.trim());
   for (const entry of entries) {
-    if (!isTrustProxyEntry(entry)) {
-      throw new ConfigError(
-        name,
-        `${quote(entry)} is not a hop count, one of ${[...TRUST_PROXY_NAMES].join('/')}, an IP address or a subnet (CIDR)`,
-      );
-    }
+    const problem = trustProxyEntryProblem(entry);
+    if (problem !== null) throw new ConfigError(name, problem);
   }
   return entries.map((entry) => (TRUST_PROXY_NAMES.has(entry.toLowerCase()) ? entry.toLowerCase() : entry));
 }
 
-function isTrustProxyEntry(entry: string): boolean {
-  if (entry === '') return false;
-  if (TRUST_PROXY_NAMES.has(entry.toLowerCase())) return true;
-  if (entry.includes('/')) {
-    try {
-      ipaddr.parseCIDR(entry);
-      return true;
-    } catch {
-      return false;
-    }
+/** Why one TRUST_PROXY list entry is refused, or null when it is a name, an address or a narrow enough subnet. */
+function trustProxyEntryProblem(entry: string): string | null {
+  if (TRUST_PROXY_NAMES.has(entry.toLowerCase())) return null;
+  const notAnEntry = `${quote(entry)} is not a hop count, one of ${[...TRUST_PROXY_NAMES].join('/')}, an IP address or a subnet (CIDR)`;
+  if (entry === '') return notAnEntry;
+  if (!entry.includes('/')) return isIP(entry) !== 0 ? null : notAnEntry;
+  let subnet: [ipaddr.IPv4 | ipaddr.IPv6, number];
+  try {
+    subnet = ipaddr.parseCIDR(entry);
+  } catch {
+    return notAnEntry;
   }
-  return isIP(entry) !== 0;
+  const [address, prefix] = subnet;
+  const refuse = (what: string) =>
+    `${quote(entry)} ${what}: clients there could write their own address into X-Forwarded-For and dodge the rate limit. ` +
+    `Trust your proxies' own addresses or their private subnet (at most /${MIN_TRUST_PROXY_PREFIX.ipv4} for IPv4, ` +
+    `/${MIN_TRUST_PROXY_PREFIX.ipv6} for IPv6), or set the hop count`;
+  if (prefix === 0) return refuse('is every address, the same as true');
+  if (address.kind() === 'ipv4') {
+    return prefix < MIN_TRUST_PROXY_PREFIX.ipv4 ? refuse(`covers ${share(prefix)} of the IPv4 internet`) : null;
+  }
+  const v6 = address as ipaddr.IPv6;
+  if (prefix <= IPV4_MAPPED_BLOCK.prefix && IPV4_MAPPED_BLOCK.address.match(v6, prefix)) {
+    return refuse('contains every IPv4-mapped address (::ffff:0:0/96), so it trusts every IPv4 client');
+  }
+  if (prefix > IPV4_MAPPED_BLOCK.prefix && v6.isIPv4MappedAddress()) {
+    const v4Prefix = prefix - IPV4_MAPPED_BLOCK.prefix;
+    const v4Subnet = `${v6.toIPv4Address().toString()}/${v4Prefix}`;
+    return v4Prefix < MIN_TRUST_PROXY_PREFIX.ipv4
+      ? refuse(`is the IPv4 subnet ${v4Subnet}, which covers ${share(v4Prefix)} of the IPv4 internet`)
+      : null;
+  }
+  return prefix < MIN_TRUST_PROXY_PREFIX.ipv6 ? refuse(`covers ${share(prefix)} of the IPv6 internet`) : null;
+}
+
+/** Share of its address space a subnet of this prefix length covers, for the message. */
+function share(prefix: number): string {
+  return prefix === 1 ? 'half' : `1/${2 ** prefix}`;
 }
 
 function quote(text: string): string {

@@ -201,7 +201,7 @@ describe('POST /scrape with a .torrent file', () => {
     const many = makeTorrent({ name: 'album', files, announce: tracker.httpAnnounce });
     const res = await upload(many.bytes).expect(200);
     expect(res.text).toContain('<details>');
-    expect(res.text).toContain('album/dir/part-29.bin');
+    expect(res.text).toContain('album/<wbr>dir/<wbr>part-29.bin');
     expect(res.text).toContain('1,029 bytes');
     const json = await upload(many.bytes, 'a.torrent', JSON_ACCEPT).expect(200);
     expect(json.body.torrent.files).toHaveLength(30);

@@ -45,6 +45,129 @@ interface BrowserGlobals {
   document: { body: { dispatchEvent(event: unknown): boolean } };
 }
 
+/** What LAYOUT_PROBE reports about the page as laid out at the current viewport. */
+interface Layout {
+  /** The page is wider than the viewport (something sticks out sideways). */
+  pageOverflow: number;
+  /** Names in file paths (the runs between spaces and "/") drawn on more than one line. */
+  splitPathNames: string[];
+  /** Lines the longest path takes, so a test knows paths did wrap. */
+  maxPathLines: number;
+  /** Info-hashes: drawn on one line, and how far each is wider than its box (0: it fits). */
+  hashes: { lines: number; hiddenWidth: number }[];
+  /** Distinct widths of the protocol badges, and distinct left edges of the URLs after them. */
+  protoWidths: number[];
+  urlLefts: number[];
+  /** Per tracker row: the tier as shown (with its ::before label), and whether it shares the status's line. */
+  tiers: { visible: boolean; label: string; besideStatus: boolean }[];
+  /** Count cells: alignment and figures. */
+  countCells: { align: string; figures: string }[];
+  /** Per total: room left between the label's end and the card's padding edge (negative: it runs into it). */
+  statLabelRoom: number[];
+  /** Per short fact: baseline difference between label and value, and whether they sit side by side. */
+  facts: { label: string; baselineGap: number; sideBySide: boolean }[];
+}
+
+/**
+ * Measures the laid-out page (a string, run by the browser: the project compiles without the DOM
+ * lib). A baseline is found as the bottom of an empty inline-block, which sits on it.
+ */
+const LAYOUT_PROBE = `(() => {
+  const textNodes = (el) => {
+    const walker = document.createTreeWalker(el, NodeFilter.SHOW_TEXT);
+    const nodes = [];
+    for (let n = walker.nextNode(); n; n = walker.nextNode()) nodes.push(n);
+    return nodes;
+  };
+  const lineTops = (node, start, end) => {
+    const range = document.createRange();
+    range.setStart(node, start);
+    range.setEnd(node, end);
+    return new Set([...range.getClientRects()].filter((r) => r.width > 0).map((r) => Math.round(r.top)));
+  };
+  const linesOf = (el) => {
+    const tops = new Set();
+    for (const n of textNodes(el)) for (const top of lineTops(n, 0, n.length)) tops.add(top);
+    return tops.size;
+  };
+  const baseline = (el) => {
+    const marker = document.createElement('span');
+    marker.style.display = 'inline-block';
+    el.prepend(marker);
+    const y = marker.getBoundingClientRect().bottom;
+    marker.remove();
+    return y;
+  };
+  const visible = (el) => getComputedStyle(el).display !== 'none';
+  const paths = [...document.querySelectorAll('.file-table .path')];
+  const splitPathNames = [];
+  for (const cell of paths) {
+    for (const n of textNodes(cell)) {
+      for (const m of n.data.matchAll(/[^\\s/]+/g)) {
+        if (lineTops(n, m.index, m.index + m[0].length).size > 1) splitPathNames.push(m[0]);
+      }
+    }
+  }
+  const facts = [];
+  for (const dt of document.querySelectorAll('.facts dt:not(.wide)')) {
+    const dd = dt.nextElementSibling;
+    facts.push({
+      label: dt.textContent.trim(),
+      baselineGap: Math.abs(baseline(dt) - baseline(dd)),
+      sideBySide: dd.getBoundingClientRect().left >= dt.getBoundingClientRect().right,
+    });
+  }
+  return {
+    pageOverflow: document.documentElement.scrollWidth - window.innerWidth,
+    splitPathNames,
+    maxPathLines: Math.max(0, ...paths.map(linesOf)),
+    hashes: [...document.querySelectorAll('code.hash')].map((el) => ({ lines: linesOf(el), hiddenWidth: el.scrollWidth - el.clientWidth })),
+    protoWidths: [...new Set([...document.querySelectorAll('.proto')].map((el) => Math.round(el.getBoundingClientRect().width)))],
+    urlLefts: [...new Set([...document.querySelectorAll('.tracker-table .url')].map((el) => Math.round(el.getBoundingClientRect().left)))],
+    tiers: [...document.querySelectorAll('.tracker-table tbody tr')].map((row) => {
+      const tier = row.querySelector('.tier');
+      const status = row.querySelector('.status-cell');
+      const before = getComputedStyle(tier, '::before').content;
+      return {
+        visible: visible(tier),
+        label: (before === 'none' ? '' : JSON.parse(before)) + tier.textContent.trim(),
+        besideStatus: Math.abs(tier.getBoundingClientRect().top - status.getBoundingClientRect().top) < 12,
+      };
+    }),
+    countCells: [...document.querySelectorAll('.tracker-table td.count-cell')].map((el) => {
+      const css = getComputedStyle(el);
+      return { align: css.textAlign, figures: css.fontVariantNumeric };
+    }),
+    statLabelRoom: [...document.querySelectorAll('.stat')].map((stat) => {
+      const label = stat.querySelector('.stat-label');
+      const range = document.createRange();
+      range.selectNodeContents(label);
+      const inner = stat.getBoundingClientRect().right - parseFloat(getComputedStyle(stat).paddingRight);
+      return Math.round(inner - range.getBoundingClientRect().right);
+    }),
+    facts,
+  };
+})()`;
+
+/** How the upload page's placeholder fits its field: spare pixels (negative: cut off). */
+const PLACEHOLDER_PROBE = `(() => {
+  const input = document.getElementById('magnet-input');
+  const css = getComputedStyle(input);
+  const context = document.createElement('canvas').getContext('2d');
+  context.font = css.font;
+  const room = input.clientWidth - parseFloat(css.paddingLeft) - parseFloat(css.paddingRight);
+  return room - context.measureText(input.placeholder).width;
+})()`;
+
+/** Where the error card sits in the page column: space left and right of it. */
+const CARD_MARGINS_PROBE = `(() => {
+  const card = document.querySelector('.problem').getBoundingClientRect();
+  const main = document.querySelector('main');
+  const css = getComputedStyle(main);
+  const box = main.getBoundingClientRect();
+  return { left: card.left - (box.left + parseFloat(css.paddingLeft)), right: box.right - parseFloat(css.paddingRight) - card.right };
+})()`;
+
 const haveChromium = existsSync(CHROMIUM);
 if (!haveChromium && process.env.CI) throw new Error(`${CHROMIUM} is missing: install the chromium package`);
 
@@ -57,6 +180,8 @@ describe.skipIf(!haveChromium)('the upload form in a real browser', () => {
   let base: string;
   let profileDir: string;
   let torrentPath: string;
+  /** A PNG named like a torrent. */
+  let pngPath: string;
   let context: BrowserContext;
   const cspViolations: string[] = [];
 
@@ -93,6 +218,8 @@ describe.skipIf(!haveChromium)('the upload form in a real browser', () => {
     profileDir = await mkdtemp(join(tmpdir(), 'trackerscope-chromium-'));
     torrentPath = join(profileDir, 'big-buck-bunny.torrent');
     await writeFile(torrentPath, torrent.bytes);
+    pngPath = join(profileDir, 'holiday.torrent');
+    await writeFile(pngPath, Buffer.from('89504e470d0a1a0a0000000d49484452', 'hex'));
     await mkdir(ARTIFACTS, { recursive: true });
     context = await chromium.launchPersistentContext(join(profileDir, 'profile'), {
       executablePath: CHROMIUM,
@@ -115,14 +242,19 @@ describe.skipIf(!haveChromium)('the upload form in a real browser', () => {
   });
 
   async function screenshots(page: Page, name: string): Promise<void> {
+    // Web fonts (none today, but a theme may add them) drawn before the first picture.
+    await page.waitForFunction('document.fonts.status === "loaded"');
     for (const [size, viewport] of Object.entries(VIEWPORTS)) {
       await page.setViewportSize(viewport);
       for (const colorScheme of ['light', 'dark'] as const) {
         await page.emulateMedia({ colorScheme });
-        await page.screenshot({ path: join(ARTIFACTS, `${name}-${size}-${colorScheme}.png`), fullPage: true });
+        // Switching the colour scheme starts the page's colour transitions; 'disabled' finishes
+        // them first, so a dark screenshot shows the dark page and not a frame halfway there.
+        const options = { animations: 'disabled', caret: 'hide' } as const;
+        await page.screenshot({ ...options, path: join(ARTIFACTS, `${name}-${size}-${colorScheme}.png`), fullPage: true });
         if (size === 'phone') {
           // The first screen at full resolution: what a person sees before scrolling.
-          await page.screenshot({ path: join(ARTIFACTS, `${name}-${size}-${colorScheme}-first-screen.png`) });
+          await page.screenshot({ ...options, path: join(ARTIFACTS, `${name}-${size}-${colorScheme}-first-screen.png`) });
         }
       }
     }
@@ -223,13 +355,114 @@ describe.skipIf(!haveChromium)('the upload form in a real browser', () => {
   it('shows errors as a readable page', async () => {
     const page = await context.newPage();
     await page.goto(`${base}/`);
-    const png = join(profileDir, 'holiday.torrent');
-    await writeFile(png, Buffer.from('89504e470d0a1a0a0000000d49484452', 'hex'));
-    await page.setInputFiles('#torrent-file', png);
+    await page.setInputFiles('#torrent-file', pngPath);
     await Promise.all([page.waitForURL(`${base}/scrape`), page.click('button[type="submit"]')]);
     await expect(shown(page.locator('h1'))).resolves.toBe('Not a torrent file');
-    await expect(shown(page.locator('.problem-message'))).resolves.toContain('This is not a torrent file');
+    // The heading says it; the message goes straight to the reason instead of saying it again.
+    const message = await shown(page.locator('.problem-message'));
+    expect(message).toMatch(/^Its content looks like a PNG image \(the file was named "holiday\.torrent"/);
+    expect(message).not.toMatch(/not a torrent file/i);
+    // The code is there for a bug report, folded away; the way on is one obvious button.
+    await expect(page.locator('.problem-details').getAttribute('open')).resolves.toBeNull();
+    await expect(page.getByText('NOT_A_TORRENT').isVisible()).resolves.toBe(false);
+    await page.locator('.problem-details summary').click();
+    await expect(page.getByText('NOT_A_TORRENT').isVisible()).resolves.toBe(true);
+    await expect(shown(page.locator('.problem-details'))).resolves.toContain('Error 415');
+    await page.locator('.problem-details summary').click();
+    const again = page.locator('.problem-actions a.button.primary');
+    await expect(shown(again)).resolves.toBe('Try another torrent');
+    await expect(again.getAttribute('href')).resolves.toBe('/');
+    const margins = (await page.evaluate(CARD_MARGINS_PROBE)) as { left: number; right: number };
+    expect(margins.left).toBeGreaterThan(100);
+    expect(Math.abs(margins.left - margins.right)).toBeLessThanOrEqual(1);
     await screenshots(page, 'error');
     await page.close();
+  });
+
+  it('lays the result out cleanly at phone and desktop width', async () => {
+    const page = await context.newPage();
+    await page.goto(`${base}/`);
+    await page.setViewportSize(VIEWPORTS.phone);
+    expect(await page.evaluate(PLACEHOLDER_PROBE)).toBeGreaterThanOrEqual(0);
+    await page.setInputFiles('#torrent-file', torrentPath);
+    await Promise.all([page.waitForURL(`${base}/scrape`), page.click('button[type="submit"]')]);
+
+    const phone = (await page.evaluate(LAYOUT_PROBE)) as Layout;
+    expect(phone.pageOverflow).toBeLessThanOrEqual(0);
+    // Paths wrap (they are longer than a phone line), but only between names.
+    expect(phone.maxPathLines).toBeGreaterThan(1);
+    expect(phone.splitPathNames).toEqual([]);
+    expect(phone.hashes).toEqual([{ lines: 1, hiddenWidth: 0 }]);
+    expect(phone.protoWidths).toHaveLength(1);
+    expect(phone.tiers.map((t) => t.label)).toEqual(['Tier 1', 'Tier 1', 'Tier 2', 'Tier 3', 'Tier 3']);
+    for (const tier of phone.tiers) expect(tier).toMatchObject({ visible: true, besideStatus: true });
+    for (const cell of phone.countCells) expect(cell).toEqual({ align: 'right', figures: 'tabular-nums' });
+    for (const room of phone.statLabelRoom) expect(room).toBeGreaterThanOrEqual(4);
+    expect(phone.facts.map((f) => f.label)).toEqual(['Size', 'Pieces', 'Private', 'Format', 'Created by', 'Created on']);
+    for (const fact of phone.facts) expect(fact, fact.label).toMatchObject({ sideBySide: true });
+    for (const fact of phone.facts) expect(fact.baselineGap, fact.label).toBeLessThanOrEqual(1);
+
+    await page.setViewportSize(VIEWPORTS.desktop);
+    const desktop = (await page.evaluate(LAYOUT_PROBE)) as Layout;
+    expect(desktop.pageOverflow).toBeLessThanOrEqual(0);
+    expect(desktop.splitPathNames).toEqual([]);
+    expect(desktop.protoWidths).toHaveLength(1);
+    expect(desktop.urlLefts).toHaveLength(1);
+    for (const fact of desktop.facts) expect(fact.baselineGap, fact.label).toBeLessThanOrEqual(1);
+    await page.close();
+  });
+
+  it('copies with the old selection API where navigator.clipboard is missing (plain http)', async () => {
+    const page = await context.newPage();
+    // What a page served over http from a non-local address sees: no clipboard API.
+    await page.addInitScript('Object.defineProperty(Navigator.prototype, "clipboard", { get: () => undefined })');
+    await page.goto(`${base}/`);
+    await page.fill('#magnet-input', torrent.infoHash);
+    await Promise.all([page.waitForURL(`${base}/scrape`), page.click('button[type="submit"]')]);
+    await expect(page.evaluate('navigator.clipboard === undefined')).resolves.toBe(true);
+
+    const button = page.locator('button.copy[data-copy-target="hash-v1"]');
+    await expect(button.isVisible()).resolves.toBe(true);
+    await button.click();
+    await expect(shown(button)).resolves.toBe('Copied');
+    // Said to screen readers too, through the page's one live region.
+    await expect.poll(() => shown(page.locator('[role="status"]')), { timeout: 2000 }).toBe('Copied');
+    // What landed on the clipboard, read from a page that has the API.
+    await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: base });
+    const reader = await context.newPage();
+    await reader.goto(`${base}/healthz`);
+    await expect(reader.evaluate('navigator.clipboard.readText()')).resolves.toBe(torrent.infoHash);
+    await reader.close();
+    // The helper text area is gone again, and the button says "Copy" once more.
+    await expect(page.locator('textarea.copy-buffer').count()).resolves.toBe(0);
+    await expect.poll(() => shown(button), { timeout: 4000 }).toBe('Copy');
+    await page.close();
+  });
+
+  it('works without JavaScript: upload, results, files; no dead copy buttons', async () => {
+    const browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS });
+    try {
+      const noScript = await browser.newContext({ javaScriptEnabled: false, viewport: VIEWPORTS.phone });
+      const page = await noScript.newPage();
+      await page.goto(`${base}/`);
+      await page.setInputFiles('#torrent-file', torrentPath);
+      await Promise.all([page.waitForURL(`${base}/scrape`), page.click('button[type="submit"]')]);
+      await expect(shown(page.locator('#total-seeders'))).resolves.toBe('12');
+      await expect(page.locator('.tracker-table tbody tr').count()).resolves.toBe(5);
+      await expect(page.locator('.file-table tbody tr').first().isVisible()).resolves.toBe(true);
+      for (const button of await page.locator('button.copy').all()) await expect(button.isVisible()).resolves.toBe(false);
+      const layout = (await page.evaluate(LAYOUT_PROBE)) as Layout;
+      expect(layout.splitPathNames).toEqual([]);
+      expect(layout.pageOverflow).toBeLessThanOrEqual(0);
+
+      await page.goto(`${base}/`);
+      await page.setInputFiles('#torrent-file', pngPath);
+      await Promise.all([page.waitForURL(`${base}/scrape`), page.click('button[type="submit"]')]);
+      await expect(shown(page.locator('h1'))).resolves.toBe('Not a torrent file');
+      await Promise.all([page.waitForURL(`${base}/`), page.click('text=Try another torrent')]);
+      await expect(page.locator('#torrent-file').isVisible()).resolves.toBe(true);
+    } finally {
+      await browser.close();
+    }
   });
 });

@@ -1,5 +1,6 @@
+import express from 'express';
 import { describe, expect, it } from 'vitest';
-import { ConfigError, DEFAULT_CONFIG, loadConfig } from '../../src/config.js';
+import { CONFIG_BOUNDS, ConfigError, DEFAULT_CONFIG, loadConfig, MIN_TRUST_PROXY_PREFIX } from '../../src/config.js';
 
 function errorOf(env: Record<string, string>): ConfigError {
   try {
@@ -90,6 +91,69 @@ describe('loadConfig', () => {
       expect(err.message).toContain('spoof');
       expect(err.message).toContain('loopback');
     }
+  });
+
+  /**
+   * What express would make of a `trust proxy` value: whether it takes the X-Forwarded-For entry
+   * written by a client at `address` as that client's address. Only classifies; nothing is sent.
+   */
+  function trustsClientAt(setting: unknown, address: string): boolean {
+    const app = express();
+    app.set('trust proxy', setting);
+    const trust = app.get('trust proxy fn') as (addr: string, hop: number) => boolean;
+    return trust(address, 0);
+  }
+  /** Documentation ranges (RFC 5737, RFC 3849) stand for clients on the internet. */
+  const INTERNET_CLIENTS = ['203.0.113.7', '198.51.100.9', '2001:db8::7'];
+
+  it.each([
+    ['0.0.0.0/0', /"0\.0\.0\.0\/0" is every address, the same as true/],
+    ['::/0', /"::\/0" is every address, the same as true/],
+    ['10.0.0.0/8, 0.0.0.0/0', /"0\.0\.0\.0\/0" is every address/],
+    ['::ffff:0:0/96', /contains every IPv4-mapped address/],
+    ['::FFFF:0.0.0.0/96', /contains every IPv4-mapped address/],
+    ['::/80', /contains every IPv4-mapped address/],
+    ['::ffff:0:0/100', /is the IPv4 subnet 0\.0\.0\.0\/4, which covers 1\/16 of the IPv4 internet/],
+    ['0.0.0.0/1,128.0.0.0/1', /"0\.0\.0\.0\/1" covers half of the IPv4 internet/],
+    ['1.0.0.0/7', /covers 1\/128 of the IPv4 internet/],
+    ['2000::/3', /covers 1\/8 of the IPv6 internet/],
+  ])('refuses TRUST_PROXY=%s, a subnet as wide as trusting everyone', (value, pattern) => {
+    const err = errorOf({ TRUST_PROXY: value });
+    expect(err.variable).toBe('TRUST_PROXY');
+    expect(err.message).toMatch(pattern);
+    expect(err.message).toContain('X-Forwarded-For');
+    expect(err.message).toContain(`at most /${MIN_TRUST_PROXY_PREFIX.ipv4} for IPv4`);
+  });
+
+  it('refuses exactly the subnets under which express would believe a client on the internet', () => {
+    // /0 makes express throw at start-up with "invalid range"; the catch-alls it accepts trust an
+    // internet client's own X-Forwarded-For.
+    expect(() => trustsClientAt(['0.0.0.0/0'], '203.0.113.7')).toThrow(/invalid range/);
+    expect(trustsClientAt(['::ffff:0:0/96'], '203.0.113.7')).toBe(true);
+    expect(trustsClientAt(['0.0.0.0/1', '128.0.0.0/1'], '203.0.113.7')).toBe(true);
+    expect(trustsClientAt(['2000::/3'], '2001:db8::7')).toBe(true);
+    expect(trustsClientAt(['::ffff:0:0/100'], '8.8.8.8')).toBe(true);
+    // What loadConfig accepts, express trusts only on the proxies' networks.
+    for (const value of ['10.0.0.0/8', '172.16.0.0/12', 'fc00::/7', '::ffff:10.0.0.0/104', '2001:db8:1::/48', 'loopback', '10.0.0.5']) {
+      const setting = loadConfig({ TRUST_PROXY: value }).trustProxy;
+      for (const client of INTERNET_CLIENTS) expect(trustsClientAt(setting, client), `${value} trusts ${client}`).toBe(false);
+    }
+    expect(trustsClientAt(loadConfig({ TRUST_PROXY: '10.0.0.0/8' }).trustProxy, '10.1.2.3')).toBe(true);
+  });
+
+  it('accepts the widest private subnets exactly at the limit', () => {
+    expect(MIN_TRUST_PROXY_PREFIX).toEqual({ ipv4: 8, ipv6: 7 });
+    expect(loadConfig({ TRUST_PROXY: '10.0.0.0/8' }).trustProxy).toEqual(['10.0.0.0/8']);
+    expect(loadConfig({ TRUST_PROXY: 'fc00::/7' }).trustProxy).toEqual(['fc00::/7']);
+    expect(errorOf({ TRUST_PROXY: '10.0.0.0/7' }).message).toMatch(/covers 1\/128 of the IPv4 internet/);
+    expect(errorOf({ TRUST_PROXY: 'fc00::/6' }).message).toMatch(/covers 1\/64 of the IPv6 internet/);
+  });
+
+  it('caps the hop count at a named maximum of 5', () => {
+    expect(CONFIG_BOUNDS.trustProxyHops).toEqual({ min: 1, max: 5 });
+    expect(loadConfig({ TRUST_PROXY: '5' }).trustProxy).toBe(5);
+    const err = errorOf({ TRUST_PROXY: '6' });
+    expect(err.message).toMatch(/^TRUST_PROXY: hop count 6 is out of range \(1 to 5\): count only the proxies in front/);
   });
 
   it.each([

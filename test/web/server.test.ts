@@ -1,6 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { createServer, type Server, type Socket } from 'node:net';
+import { connect, createServer, type Server, type Socket } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 
@@ -101,6 +101,39 @@ describe('src/server.ts', () => {
     const child = startServer({ PORT: String(port) });
     expect(await withTimeout(child.exited)).toBe(1);
     expect(child.stdout.join('')).toContain(`port ${port} on 127.0.0.1 is already in use`);
+  });
+
+  it('answers a stalled upload with 408 within about REQUEST_TIMEOUT_MS, not at the next 30 s check', async () => {
+    const requestTimeoutMs = 1000;
+    /** src/server.ts checks deadlines every second; Node's default would be every 30 s. */
+    const checkIntervalMs = 1000;
+    const slackMs = 750;
+    const child = startServer({ REQUEST_TIMEOUT_MS: String(requestTimeoutMs) });
+    const port = await listeningPort(child);
+
+    const socket = connect(port, '127.0.0.1');
+    openSockets.push(socket);
+    await once(socket, 'connect');
+    const received: Buffer[] = [];
+    socket.on('data', (chunk: Buffer) => received.push(chunk));
+    const closed = once(socket, 'close');
+    const started = Date.now();
+    // Headers promising a body, then a third of the body, then nothing: a slowloris upload.
+    socket.write(
+      [
+        'POST /scrape HTTP/1.1',
+        `Host: 127.0.0.1:${port}`,
+        'Content-Type: multipart/form-data; boundary=STALL',
+        'Content-Length: 3000',
+        '',
+        '--STALL\r\nContent-Disposition: form-data; name="torrent"; filename="a.torrent"\r\n\r\nd8:announce',
+      ].join('\r\n'),
+    );
+    await withTimeout(closed, requestTimeoutMs + checkIntervalMs + 3000);
+    const elapsed = Date.now() - started;
+    expect(Buffer.concat(received).toString('latin1')).toMatch(/^HTTP\/1\.1 408 /);
+    expect(elapsed).toBeGreaterThanOrEqual(requestTimeoutMs - 50);
+    expect(elapsed).toBeLessThan(requestTimeoutMs + checkIntervalMs + slackMs);
   });
 
   it('logs one line per request and, on SIGTERM, finishes the request in flight, then exits 0', async () => {
