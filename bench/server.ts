@@ -1,18 +1,30 @@
 /**
  * The web server under load, loopback only. Run: `npx tsx bench/server.ts`.
  *
- * autocannon POSTs a real .torrent (multipart, field `torrent`) to:
- *   - a bare express + multer (memory storage) route that does no work: the floor;
- *   - a "floor": express + multer + the middleware the issue requires (pino-http, helmet, the rate
- *     limit) + parseTorrent + scrapeAll through a warm cache, answering a bare count — the cost any
- *     implementation pays before it formats anything;
+ * autocannon POSTs the same real .torrent (multipart, field `torrent`), with the same settings, to:
+ *   - bare: a default `express()` app with one `multer` (memory storage) `.single('torrent')` route
+ *     that parses the upload and answers `{"ok":true}`: the cost of receiving the request at all;
  *   - trackerscope's POST /scrape, cache warm (every tracker answer served from the ScrapeCache):
- *     the server's own cost — upload parsing, rate limit, torrent parsing, rendering, logging;
- *   - trackerscope's POST /scrape, cache cold (CACHE_TTL_MS=0): every request asks the loopback
- *     bittorrent-tracker (concurrent identical scrapes still share one tracker request).
- * Each server and the tracker run in their own child process so autocannon does not share their
- * event loop. Prints requests/s, p50/p99 latency and our overhead as a ratio to the bare route
- * (target: ≤ 2×).
+ *     the server's own cost — rate limit, upload parsing, torrent parsing, answering, logging,
+ *     security headers — as JSON and as the HTML page;
+ *   - trackerscope's POST /scrape, cache cold (cache TTL 0): every request also asks the loopback
+ *     bittorrent-tracker (identical scrapes in flight at once still share one tracker request).
+ * Each server and the tracker run in their own child process, so autocannon does not share their
+ * event loop. The measure is the server process's CPU time per request (user + system): on a small,
+ * shared machine autocannon and other processes compete for the cores, so requests/s alone mostly
+ * measures the neighbours. Every scenario is warmed up first, then measured BENCH_ROUNDS times; in
+ * each round every run of ours sits between two runs of the bare route and is compared with them,
+ * so drift in the machine's load cancels out. The tables show medians. Two regimes:
+ *   - full load: autocannon sends as fast as each server answers (requests/s and p99 at capacity);
+ *   - the same fixed rate for every server (BENCH_RATE, default 500 req/s): the client then costs
+ *     the machine the same for each server, at the price of every request also paying the event
+ *     loop's wake-up from idle — the bare route too, which flatters the ratio somewhat.
+ * Target (issue #4): warm cache ≤ 2× the bare route.
+ *
+ * BENCH_BREAKDOWN=1 adds cumulative stages built from the app's own parts — bare, + request log,
+ * + security headers, + rate limit, + parseTorrent, + scrapeAll (warm), + JSON answer — and prints
+ * what each adds per request in microseconds.
+ * BENCH_CPU_PROF=<dir> writes a V8 CPU profile of every server child there.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
@@ -23,22 +35,35 @@ import express from 'express';
 import multer from 'multer';
 import { pino } from 'pino';
 import { DEFAULT_CONFIG } from '../src/config.js';
-import { rateLimit } from 'express-rate-limit';
-import helmet from 'helmet';
-import { pinoHttp } from 'pino-http';
 import { GuardedAgent, ScrapeCache, scrapeAll } from '../src/scrape/index.js';
 import { parseTorrent } from '../src/torrent/index.js';
 import { createApp } from '../src/web/app.js';
+import { scrapeRateLimiter } from '../src/web/rate-limit.js';
+import { requestLog } from '../src/web/request-log.js';
+import { securityHeaders } from '../src/web/security-headers.js';
+import { jsonResult } from '../src/web/view-model.js';
 import { announcePeers, startBtTracker } from '../test/support/trackers.js';
 import { makeTorrent } from '../test/web/support.js';
 
 const LOOPBACK = '127.0.0.1';
-/** Seconds each scenario runs (BENCH_DURATION_S overrides). */
-const DURATION_S = Number(process.env.BENCH_DURATION_S ?? 5);
+/** Seconds of each measured run (BENCH_DURATION_S overrides). */
+const DURATION_S = Number(process.env.BENCH_DURATION_S ?? 3);
+/** Measured runs per scenario; the table shows their median (BENCH_ROUNDS overrides). */
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
+/** Seconds of load before anything is measured, so JIT and the cache are warm (BENCH_WARMUP_S). */
+const WARMUP_S = Number(process.env.BENCH_WARMUP_S ?? 2);
+const BREAKDOWN = process.env.BENCH_BREAKDOWN === '1';
+/**
+ * The fixed request rate of the second measurement, the same for every server (BENCH_RATE; 0
+ * skips it). Below what the slowest scenario (cold cache, HTML) answers on a small machine.
+ */
+const FIXED_RATE = Number(process.env.BENCH_RATE ?? 500);
+/** A run at a fixed rate that achieved less than this share of it was limited by the server. */
+const RATE_KEPT_UP = 0.95;
+/** BENCH_CPU_PROF=<dir>: write a V8 CPU profile of each server child there (see where time goes). */
+const CPU_PROFILE_DIR = process.env.BENCH_CPU_PROF;
 /** Concurrent connections autocannon keeps open. */
 const CONNECTIONS = 10;
-/** Requests before measuring, so JIT and the cache are warm. */
-const WARMUP_S = 2;
 const TARGET_OVERHEAD_RATIO = 2;
 const MULTIPART_BOUNDARY = '----trackerscope-bench-boundary';
 const SWARM = { seeders: 25, leechers: 7, completed: 0 };
@@ -47,8 +72,15 @@ const BENCH_FILES = 40;
 const BENCH_FILE_BYTES = 8 * 1024 * 1024;
 const BENCH_PIECE_LENGTH = 256 * 1024;
 const CHILD_START_TIMEOUT_MS = 20_000;
+/** Warm cache: answers outlive the bench. */
+const WARM_CACHE_TTL_MS = 3_600_000;
+/** The rate limiter runs on every request; with this budget it never says no during the bench. */
+const BENCH_RATE_LIMIT = 1_000_000;
 
-type Role = 'tracker' | 'bare' | 'floor' | 'warm' | 'cold';
+/** What each breakdown stage adds to the one before it. */
+const STAGES = ['bare', '+ request log', '+ security headers', '+ rate limit', '+ parseTorrent', '+ scrapeAll (warm)', '+ JSON answer'] as const;
+
+type Role = 'tracker' | 'bare' | 'warm' | 'cold' | `stage${number}`;
 
 interface Ready {
   port: number;
@@ -77,10 +109,62 @@ async function listen(server: Server): Promise<number> {
   return (server.address() as AddressInfo).port;
 }
 
+/**
+ * One info line per request, as in production (createLogger: pino's default destination, a
+ * synchronous write per line), written to /dev/null instead of stdout.
+ */
+function benchLogger() {
+  return pino({ level: 'info', base: { app: 'trackerscope' } }, pino.destination({ dest: '/dev/null', sync: true }));
+}
+
+/** The bare route: express and multer as anyone would set them up, doing nothing with the upload. */
+function bareApp(): express.Express {
+  const app = express();
+  const upload = multer({ storage: multer.memoryStorage(), limits: { fileSize: DEFAULT_CONFIG.maxUploadBytes } }).single('torrent');
+  app.post('/scrape', upload, (_req, res) => {
+    res.json({ ok: true });
+  });
+  return app;
+}
+
+/**
+ * Breakdown stage `level` (index into STAGES): the bare route plus the first `level` parts of the
+ * app, each exactly as createApp builds it.
+ */
+function stageApp(level: number): express.Express {
+  if (level === 0) return bareApp();
+  const logger = benchLogger();
+  const cache = new ScrapeCache({ ttlMs: WARM_CACHE_TTL_MS });
+  const dispatcher = new GuardedAgent({ policy: { allowPrivate: true } });
+  const context = { maxUploadBytes: DEFAULT_CONFIG.maxUploadBytes, maxMagnetBytes: DEFAULT_CONFIG.maxUploadBytes };
+  const app = express();
+  if (level >= 1) app.use(requestLog(logger));
+  if (level >= 2) app.use(securityHeaders());
+  const handlers: express.RequestHandler[] = [];
+  if (level >= 3) handlers.push(scrapeRateLimiter({ max: BENCH_RATE_LIMIT, windowMs: DEFAULT_CONFIG.rateLimitWindowMs }, logger, context));
+  handlers.push(multer({ storage: multer.memoryStorage(), limits: { fileSize: DEFAULT_CONFIG.maxUploadBytes } }).single('torrent'));
+  app.post('/scrape', ...handlers, async (req, res) => {
+    if (level < 4) {
+      res.json({ ok: true });
+      return;
+    }
+    const torrent = parseTorrent(req.file?.buffer ?? new Uint8Array());
+    if (level < 5) {
+      res.json({ ok: true });
+      return;
+    }
+    const stats = await scrapeAll(torrent, { deadlineMs: DEFAULT_CONFIG.scrapeTimeoutMs, policy: { allowPrivate: true }, cache, dispatcher });
+    if (level < 6) {
+      res.json({ ok: stats.length > 0 });
+      return;
+    }
+    res.json(jsonResult(torrent, stats));
+  });
+  return app;
+}
+
 async function serve(role: Role, announce: string | undefined): Promise<void> {
   const report = (ready: Ready) => process.stdout.write(`${JSON.stringify(ready)}\n`);
-  // CPU time is the honest per-request cost here: on a small machine autocannon competes with the
-  // server for cores, so requests/s alone understates the cheaper server.
   process.on('SIGUSR2', () => {
     const { user, system } = process.cpuUsage();
     const cpu: CpuReport = { cpuMicros: user + system };
@@ -93,52 +177,24 @@ async function serve(role: Role, announce: string | undefined): Promise<void> {
     return;
   }
   if (role === 'bare') {
-    const app = express();
-    const upload = multer({ storage: multer.memoryStorage(), limits: { fileSize: DEFAULT_CONFIG.maxUploadBytes } }).single('torrent');
-    app.post('/scrape', upload, (_req, res) => {
-      res.json({ ok: true });
-    });
-    report({ port: await listen(createServer(app)) });
+    report({ port: await listen(createServer(bareApp())) });
     return;
   }
-  if (role === 'floor') {
-    // What any server meeting issue #4 must spend before drawing a page: the required middleware
-    // (one log line per request, helmet, the rate limit) and the core work (parse, scrape through a
-    // warm cache), answering a bare count.
-    const logger = pino({ level: 'info' }, pino.destination({ dest: '/dev/null', sync: false }));
-    const cache = new ScrapeCache({ ttlMs: 3_600_000 });
-    const dispatcher = new GuardedAgent({ policy: { allowPrivate: true } });
-    const app = express();
-    app.set('etag', false);
-    app.use(pinoHttp({ logger, serializers: { req: (req: express.Request) => ({ method: req.method, url: req.path }) } }));
-    app.use(helmet({ contentSecurityPolicy: { useDefaults: false, directives: { 'default-src': ["'none'"] } } }));
-    const limiter = rateLimit({ limit: 1_000_000_000, standardHeaders: 'draft-8', legacyHeaders: false });
-    const upload = multer({ storage: multer.memoryStorage(), limits: { fileSize: DEFAULT_CONFIG.maxUploadBytes } }).single('torrent');
-    app.post('/scrape', limiter, upload, async (req, res) => {
-      const torrent = parseTorrent(req.file?.buffer ?? new Uint8Array());
-      const stats = await scrapeAll(torrent, { deadlineMs: DEFAULT_CONFIG.scrapeTimeoutMs, policy: { allowPrivate: true }, cache, dispatcher });
-      res.json({ rows: stats.length });
-    });
-    report({ port: await listen(createServer(app)) });
+  if (role.startsWith('stage')) {
+    report({ port: await listen(createServer(stageApp(Number(role.slice('stage'.length))))) });
     return;
   }
   if (!announce) throw new Error('the app needs the tracker');
   const config = {
     ...DEFAULT_CONFIG,
     allowPrivateTrackers: true,
-    // The limiter still runs on every request; it just never says no during the bench.
-    rateLimitMax: 1_000_000_000,
-    cacheTtlMs: role === 'warm' ? 3_600_000 : 0,
+    rateLimitMax: BENCH_RATE_LIMIT,
+    cacheTtlMs: role === 'warm' ? WARM_CACHE_TTL_MS : 0,
   };
-  // One info line per request, as in production, written to /dev/null.
-  const logger = pino({ level: 'info' }, pino.destination({ dest: '/dev/null', sync: false }));
   const dispatcher = new GuardedAgent({ policy: { allowPrivate: true } });
-  const app = createApp(config, { logger, dispatcher });
+  const app = createApp(config, { logger: benchLogger(), dispatcher });
   report({ port: await listen(createServer(app)) });
 }
-
-/** BENCH_CPU_PROF=<dir>: write a V8 CPU profile of each server child there (see where time goes). */
-const CPU_PROFILE_DIR = process.env.BENCH_CPU_PROF;
 
 interface ServerChild {
   child: ChildProcess;
@@ -191,15 +247,12 @@ function startChild(role: Role, announce?: string): Promise<ServerChild> {
 // ---------------------------------------------------------------------------------------------
 // Load
 
-interface Result {
-  label: string;
+interface Run {
   requestsPerSecond: number;
   /** Server CPU time per request, milliseconds. */
   cpuMsPerRequest: number;
   p50: number;
   p99: number;
-  non2xx: number;
-  errors: number;
 }
 
 function multipartBody(bytes: Uint8Array): Buffer {
@@ -224,41 +277,114 @@ type Autocannon = (opts: Record<string, unknown>) => Promise<AutocannonResult>;
 /** A string specifier: autocannon ships no types. */
 const AUTOCANNON_MODULE: string = 'autocannon';
 
-async function load(label: string, server: ServerChild, body: Buffer, accept: string, seconds: number): Promise<Result> {
-  const { default: autocannon } = (await import(AUTOCANNON_MODULE)) as { default: Autocannon };
-  const cpuBefore = await server.cpu();
-  const result = await autocannon({
-    url: `http://${LOOPBACK}:${server.port}/scrape`,
-    method: 'POST',
-    connections: CONNECTIONS,
-    duration: seconds,
-    headers: { 'content-type': `multipart/form-data; boundary=${MULTIPART_BOUNDARY}`, accept },
-    body,
-  });
-  const cpuAfter = await server.cpu();
-  return {
-    label,
-    requestsPerSecond: result.requests.average,
-    cpuMsPerRequest: (cpuAfter - cpuBefore) / 1000 / Math.max(1, result.requests.total),
-    p50: result.latency.p50,
-    p99: result.latency.p99,
-    non2xx: result.non2xx,
-    errors: result.errors,
-  };
-}
-
 interface Scenario {
   label: string;
   server: ServerChild;
   accept: string;
 }
 
-async function measure({ label, server, accept }: Scenario, body: Buffer): Promise<Result> {
-  const result = await load(label, server, body, accept, DURATION_S);
+/** How autocannon loads a server: as fast as it answers, or at a fixed rate. */
+interface Regime {
+  title: string;
+  /** Requests per second over all connections; null: as many as the server answers. */
+  rate: number | null;
+}
+
+/** Load one scenario for `seconds`; every answer must be a success, or the bench measures nothing. */
+async function load(scenario: Scenario, body: Buffer, seconds: number, rate: number | null): Promise<Run> {
+  const { default: autocannon } = (await import(AUTOCANNON_MODULE)) as { default: Autocannon };
+  const cpuBefore = await scenario.server.cpu();
+  const result = await autocannon({
+    url: `http://${LOOPBACK}:${scenario.server.port}/scrape`,
+    method: 'POST',
+    connections: CONNECTIONS,
+    duration: seconds,
+    ...(rate === null ? {} : { overallRate: rate }),
+    headers: { 'content-type': `multipart/form-data; boundary=${MULTIPART_BOUNDARY}`, accept: scenario.accept },
+    body,
+  });
+  const cpuAfter = await scenario.server.cpu();
   if (result.non2xx > 0 || result.errors > 0) {
-    throw new Error(`${label}: ${result.non2xx} non-2xx answers and ${result.errors} errors — the bench is not measuring success`);
+    throw new Error(`${scenario.label}: ${result.non2xx} non-2xx answers and ${result.errors} errors — the bench is not measuring success`);
   }
-  return result;
+  return {
+    requestsPerSecond: result.requests.average,
+    cpuMsPerRequest: (cpuAfter - cpuBefore) / 1000 / Math.max(1, result.requests.total),
+    p50: result.latency.p50,
+    p99: result.latency.p99,
+  };
+}
+
+function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1 ? (sorted[mid] ?? Number.NaN) : ((sorted[mid - 1] ?? 0) + (sorted[mid] ?? 0)) / 2;
+}
+
+/** One scenario's runs in one regime. */
+class Measured {
+  readonly runs: Run[] = [];
+  /** Per round: our CPU per request over the mean of the bare runs just before and just after. */
+  readonly ratios: number[] = [];
+
+  constructor(readonly scenario: Scenario) {}
+
+  get requestsPerSecond(): number {
+    return median(this.runs.map((r) => r.requestsPerSecond));
+  }
+  get cpuMsPerRequest(): number {
+    return median(this.runs.map((r) => r.cpuMsPerRequest));
+  }
+  get p50(): number {
+    return median(this.runs.map((r) => r.p50));
+  }
+  get p99(): number {
+    return median(this.runs.map((r) => r.p99));
+  }
+  /** Median of the per-round ratios to the neighbouring bare runs: drift in the machine's load cancels out. */
+  get ratio(): number {
+    return median(this.ratios);
+  }
+}
+
+/**
+ * BENCH_ROUNDS rounds of: bare, A, bare, B, bare, …, so every run of ours has a bare run right
+ * before and right after it and is compared with their mean.
+ */
+async function measureRegime(regime: Regime, bare: Scenario, ours: readonly Scenario[], body: Buffer): Promise<{ bare: Measured; ours: Measured[] }> {
+  const bareRuns = new Measured(bare);
+  const oursRuns = ours.map((s) => new Measured(s));
+  for (let round = 0; round < ROUNDS; round++) {
+    let before = await load(bare, body, DURATION_S, regime.rate);
+    bareRuns.runs.push(before);
+    for (const m of oursRuns) {
+      const run = await load(m.scenario, body, DURATION_S, regime.rate);
+      const after = await load(bare, body, DURATION_S, regime.rate);
+      m.runs.push(run);
+      m.ratios.push(run.cpuMsPerRequest / ((before.cpuMsPerRequest + after.cpuMsPerRequest) / 2));
+      bareRuns.runs.push(after);
+      before = after;
+    }
+  }
+  return { bare: bareRuns, ours: oursRuns };
+}
+
+function printRegime(regime: Regime, bare: Measured, ours: readonly Measured[]): void {
+  console.log(`\n${regime.title}`);
+  console.log(
+    `${'scenario'.padEnd(42)}${'req/s'.padStart(8)}${'p50 ms'.padStart(8)}${'p99 ms'.padStart(8)}${'CPU ms/req'.padStart(12)}${'× bare'.padStart(8)}  rounds`,
+  );
+  for (const m of [bare, ...ours]) {
+    const spread = m === bare ? '' : `  ${Math.min(...m.ratios).toFixed(2)}–${Math.max(...m.ratios).toFixed(2)}`;
+    console.log(
+      `${m.scenario.label.padEnd(42)}${m.requestsPerSecond.toFixed(0).padStart(8)}${m.p50.toFixed(1).padStart(8)}${m.p99.toFixed(1).padStart(8)}` +
+        `${m.cpuMsPerRequest.toFixed(3).padStart(12)}${(m === bare ? 1 : m.ratio).toFixed(2).padStart(8)}${spread}`,
+    );
+  }
+  if (regime.rate !== null) {
+    const behind = [bare, ...ours].filter((m) => m.requestsPerSecond < regime.rate! * RATE_KEPT_UP);
+    for (const m of behind) console.log(`  (${m.scenario.label} did not keep up with ${regime.rate} req/s: its figures are at full load)`);
+  }
 }
 
 async function main(): Promise<void> {
@@ -269,53 +395,70 @@ async function main(): Promise<void> {
     const announce = `http://${LOOPBACK}:${tracker.port}/announce`;
     const torrent = benchTorrent(announce);
     const body = multipartBody(torrent.bytes);
-    const [bare, floor, warm, cold] = await Promise.all([
+    const [bareServer, warmServer, coldServer, ...stageServers] = await Promise.all([
       startChild('bare'),
-      startChild('floor'),
       startChild('warm', announce),
       startChild('cold', announce),
+      ...(BREAKDOWN ? STAGES.slice(1).map((_, i) => startChild(`stage${i + 1}`, announce)) : []),
     ]);
-    children.push(bare.child, floor.child, warm.child, cold.child);
+    children.push(bareServer.child, warmServer.child, coldServer.child, ...stageServers.map((s) => s.child));
+
+    const json = 'application/json';
+    const bare: Scenario = { label: 'bare express + multer (no work)', server: bareServer, accept: json };
+    const ours: Scenario[] = [
+      { label: 'trackerscope, cache warm, JSON', server: warmServer, accept: json },
+      { label: 'trackerscope, cache warm, HTML page', server: warmServer, accept: 'text/html' },
+      { label: 'trackerscope, cache cold, JSON', server: coldServer, accept: json },
+      { label: 'trackerscope, cache cold, HTML page', server: coldServer, accept: 'text/html' },
+      ...stageServers.map((server, i) => ({ label: `stage: ${STAGES[i + 1]}`, server, accept: json })),
+    ];
 
     console.log(
-      `POST /scrape, ${CONNECTIONS} connections, ${DURATION_S} s each; torrent ${torrent.bytes.length} bytes, ${BENCH_FILES} files, 1 HTTP tracker on loopback`,
+      `POST /scrape, the same multipart upload to every server: torrent ${torrent.bytes.length} bytes, ${BENCH_FILES} files, 1 HTTP tracker on loopback; ` +
+        `autocannon ${CONNECTIONS} connections; ${WARMUP_S} s warm-up per scenario, then ${ROUNDS} rounds of ${DURATION_S} s, ` +
+        'each run of ours between two runs of the bare route (figures: medians; rounds: spread of the per-round ratios)',
     );
-    const scenarios: Scenario[] = [
-      { label: 'bare express + multer (no work)', server: bare, accept: 'application/json' },
-      { label: 'floor: required middleware + core', server: floor, accept: 'application/json' },
-      { label: 'trackerscope, cache warm, JSON', server: warm, accept: 'application/json' },
-      { label: 'trackerscope, cache warm, HTML page', server: warm, accept: 'text/html' },
-      { label: 'trackerscope, cache cold, JSON', server: cold, accept: 'application/json' },
-      { label: 'trackerscope, cache cold, HTML page', server: cold, accept: 'text/html' },
+    for (const s of [bare, ...ours]) await load(s, body, WARMUP_S, null);
+
+    const regimes: Regime[] = [
+      { title: 'Full load: autocannon sends as fast as each server answers.', rate: null },
+      ...(FIXED_RATE > 0
+        ? [
+            {
+              title:
+                `Same load for every server: ${FIXED_RATE} req/s. autocannon then costs the machine the same for each, and every ` +
+                'server idles between requests, so each request also pays the event-loop wake-up (the bare route too).',
+              rate: FIXED_RATE,
+            },
+          ]
+        : []),
     ];
-    // Every code path of every server is warmed (JIT, caches) before anything is measured.
-    for (const s of scenarios) await load(s.label, s.server, body, s.accept, WARMUP_S);
-    const results: Result[] = [];
-    for (const s of scenarios) results.push(await measure(s, body));
-    console.log(
-      `${'scenario'.padEnd(38)}${'req/s'.padStart(9)}${'p50 ms'.padStart(9)}${'p99 ms'.padStart(9)}${'CPU ms/req'.padStart(12)}`,
-    );
-    for (const r of results) {
-      console.log(
-        `${r.label.padEnd(38)}${r.requestsPerSecond.toFixed(0).padStart(9)}${r.p50.toFixed(1).padStart(9)}${r.p99.toFixed(1).padStart(9)}${r.cpuMsPerRequest.toFixed(3).padStart(12)}`,
-      );
-    }
-    const [bareResult, floorResult, warmJson, warmHtml] = results;
-    if (!bareResult || !floorResult || !warmJson || !warmHtml) throw new Error('missing results');
-    const floorRatio = floorResult.cpuMsPerRequest / bareResult.cpuMsPerRequest;
-    console.log(
-      `floor (log line, helmet, rate limit, parseTorrent, scrapeAll warm): ${floorRatio.toFixed(2)}× the bare route's server CPU per request`,
-    );
-    for (const ours of [warmJson, warmHtml]) {
-      const cpuRatio = ours.cpuMsPerRequest / bareResult.cpuMsPerRequest;
-      const rpsRatio = bareResult.requestsPerSecond / ours.requestsPerSecond;
-      const overFloor = ours.cpuMsPerRequest / floorResult.cpuMsPerRequest;
-      console.log(
-        `overhead, ${ours.label.replace('trackerscope, ', '')}: ${cpuRatio.toFixed(2)}× the bare route's server CPU per request ` +
-          `(${ours.cpuMsPerRequest.toFixed(3)} vs ${bareResult.cpuMsPerRequest.toFixed(3)} ms; by requests/s ${rpsRatio.toFixed(2)}×; ` +
-          `${overFloor.toFixed(2)}× the floor) — ` +
-          `target ≤ ${TARGET_OVERHEAD_RATIO}×: ${cpuRatio <= TARGET_OVERHEAD_RATIO ? 'met' : 'NOT met'}`,
-      );
+    for (const regime of regimes) {
+      const measured = await measureRegime(regime, bare, ours, body);
+      printRegime(regime, measured.bare, measured.ours);
+      const [warmJson, warmHtml, coldJson, coldHtml, ...stages] = measured.ours;
+      for (const m of [warmJson, warmHtml]) {
+        if (!m) continue;
+        console.log(
+          `overhead, ${m.scenario.label.replace('trackerscope, ', '')}: ${m.ratio.toFixed(2)}× the bare route's server CPU per request — ` +
+            `target ≤ ${TARGET_OVERHEAD_RATIO}×: ${m.ratio <= TARGET_OVERHEAD_RATIO ? 'met' : 'NOT met'}`,
+        );
+      }
+      for (const m of [coldJson, coldHtml]) {
+        if (m) console.log(`${m.scenario.label.replace('trackerscope, ', '')}: ${m.ratio.toFixed(2)}× the bare route (also asks the tracker every time)`);
+      }
+      if (stages.length > 0 && warmJson) {
+        console.log("breakdown (server CPU each part adds per request, from the per-round ratios × the bare route's median; noise is several µs):");
+        let previous = 1;
+        for (const m of stages) {
+          console.log(`  ${m.scenario.label.replace('stage: ', '').padEnd(24)}${((m.ratio - previous) * measured.bare.cpuMsPerRequest * 1000).toFixed(0).padStart(6)} µs`);
+          previous = m.ratio;
+        }
+        console.log(
+          `  ${'rest of the app'.padEnd(24)}${((warmJson.ratio - previous) * measured.bare.cpuMsPerRequest * 1000).toFixed(0).padStart(6)} µs` +
+            '  (routing, upload checks, Accept, settings)',
+        );
+      }
     }
   } finally {
     for (const child of children) child.kill('SIGTERM');

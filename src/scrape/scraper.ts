@@ -5,7 +5,7 @@ import type { ResolvedOutcome, ScrapeCache, ScrapeOutcome } from './cache.js';
 import type { OutboundPolicy } from './guard.js';
 import { GuardedAgent, scrapeHttp } from './http.js';
 import { type RequestLimiter, sharedLimiter } from './limiter.js';
-import { redactUrl, redactUrlsIn } from './log.js';
+import { redactText, redactUrl, secretsOfUrls } from './log.js';
 import type { HashKind, ScrapeCounts, TrackerProtocol, TrackerStat } from './types.js';
 import { scrapeUdp } from './udp.js';
 import { type ScrapeTarget, scrapeUrlFor } from './url.js';
@@ -32,8 +32,13 @@ export interface ScrapeLogger {
 }
 
 export interface ScrapeAllOptions {
-  /** The caller's cancellation (e.g. the browser went away); combined with the deadline. */
-  signal?: AbortSignal;
+  /**
+   * The caller's cancellation (e.g. the browser went away); combined with the deadline. It may be
+   * given as a function that returns it: that is called only when a tracker has to be asked. A call
+   * served entirely from the cache needs no signal, and building an AbortSignal costs more than
+   * that whole call.
+   */
+  signal?: AbortSignal | (() => AbortSignal);
   deadlineMs?: number;
   policy: OutboundPolicy;
   /** Reuse answers across calls; without one every call asks the trackers. */
@@ -80,7 +85,10 @@ const DEFAULT_PORTS: Readonly<Record<string, string>> = { 'http:': '80', 'https:
  * scrapes carry no path).
  */
 export function endpointKeyOf(scrapeUrl: string, protocol: Exclude<TrackerProtocol, 'other'>): string {
-  const url = new URL(scrapeUrl);
+  return endpointKeyOfParsed(scrapeUrl, new URL(scrapeUrl), protocol);
+}
+
+function endpointKeyOfParsed(scrapeUrl: string, url: URL, protocol: Exclude<TrackerProtocol, 'other'>): string {
   const authority = `${url.protocol}//${url.hostname.toLowerCase()}:${url.port || DEFAULT_PORTS[url.protocol] || ''}`;
   if (protocol === 'udp') return authority;
   const afterScheme = scrapeUrl.indexOf('//') + 2;
@@ -139,32 +147,32 @@ export async function scrapeAll(torrent: Torrent, opts: ScrapeAllOptions): Promi
 
   const hashes = swarmHashesOf(torrent);
   const plans = planTrackers(torrent.trackers, maxTrackers);
-  const rows = new Map<TrackerPlan, Map<string, TrackerStat>>();
-  for (const plan of plans) {
-    rows.set(plan, new Map(hashes.map((hash) => [hash.hex, initialRow(plan, hash)])));
+  /** rows[plan][hash], in the order they are returned. */
+  const rows = plans.map((plan) => hashes.map((hash) => initialRow(plan, hash)));
+  const groups = endpointGroups(plans);
+
+  // A refreshed page usually finds every answer in the cache. Then there is nothing to wait for:
+  // no deadline timer, combined signal or agent is built (each costs on every call, and the timer
+  // would outlive the call by the whole deadline).
+  // A signal given as a function is not built for this: rows from the cache are right even for a
+  // caller that has just cancelled, who then ignores them.
+  const alreadyCancelled = typeof opts.signal === 'object' && opts.signal.aborted;
+  if (opts.cache && !alreadyCancelled && fillFromCache(groups, hashes, rows, opts.cache, opts.logger)) {
+    return rows.flat();
   }
 
-  const endpoints = new Map<string, { endpoint: Endpoint; plans: TrackerPlan[] }>();
-  for (const plan of plans) {
-    if (!plan.endpoint) continue;
-    const group = endpoints.get(plan.endpoint.key);
-    if (group) group.plans.push(plan);
-    else endpoints.set(plan.endpoint.key, { endpoint: plan.endpoint, plans: [plan] });
-  }
-
-  const deadline = AbortSignal.timeout(deadlineMs);
-  const signal = opts.signal ? AbortSignal.any([opts.signal, deadline]) : deadline;
+  const callerSignal = typeof opts.signal === 'function' ? opts.signal() : opts.signal;
+  const call = callSignal(deadlineMs, callerSignal);
+  const { signal } = call;
   // Every endpoint's request, queue slot and retries listen to this one signal: that is expected,
   // not a leak, so raise Node's warning threshold to what this call can legitimately reach.
-  setMaxListeners(Math.max(defaultMaxListeners, endpoints.size * ABORT_LISTENERS_PER_ENDPOINT), signal);
+  setMaxListeners(Math.max(defaultMaxListeners, groups.length * ABORT_LISTENERS_PER_ENDPOINT), signal);
   // One agent for every HTTP and WebSocket tracker of this call (UDP needs none).
   const ownDispatcher =
-    opts.dispatcher === undefined && [...endpoints.values()].some((g) => g.endpoint.protocol !== 'udp')
-      ? new GuardedAgent({ policy: opts.policy })
-      : undefined;
+    opts.dispatcher === undefined && groups.some((g) => g.endpoint.protocol !== 'udp') ? new GuardedAgent({ policy: opts.policy }) : undefined;
   const ctx: CallContext = {
     signal,
-    callerSignal: opts.signal,
+    callerSignal,
     policy: opts.policy,
     limiter: opts.limiter ?? sharedLimiter,
     dispatcher: opts.dispatcher ?? ownDispatcher,
@@ -172,50 +180,148 @@ export async function scrapeAll(torrent: Torrent, opts: ScrapeAllOptions): Promi
   };
 
   const work: Promise<void>[] = [];
-  for (const { endpoint, plans: sharing } of endpoints.values()) {
-    const answers = askEndpoint(endpoint, hashes, ctx, opts.cache);
-    for (const hash of hashes) {
+  for (const group of groups) {
+    const answers = askEndpoint(group.endpoint, hashes, ctx, opts.cache);
+    hashes.forEach((hash, hashIndex) => {
       const answer = answers.get(hash.hex);
-      if (!answer) continue;
+      if (!answer) return;
       work.push(
         answer.then(({ outcome, source }) => {
+          if (signal.aborted) return;
           const ms = source === 'cache' ? 0 : Math.round(performance.now() - started);
-          for (const plan of sharing) {
-            const row = rows.get(plan)?.get(hash.hex);
-            if (row && !signal.aborted) fillRow(row, outcome, source, ms);
-          }
-          opts.logger?.debug(
-            {
-              tracker: redactUrl(endpoint.scrapeUrl),
-              hashKind: hash.kind,
-              status: outcome.status,
-              source,
-              ms,
-              ...(outcome.status === 'ok' ? {} : { error: redactUrlsIn(outcome.error) }),
-            },
-            'tracker scraped',
-          );
+          fillGroup(group, rows, hashIndex, hash, outcome, source, ms, opts.logger);
         }),
       );
-    }
+    });
   }
 
   await untilSettledOrAborted(work, signal);
+  call.release();
   if (ownDispatcher) void ownDispatcher.destroy().catch(() => undefined);
 
   const elapsed = Math.round(performance.now() - started);
-  const cancelled = opts.signal?.aborted === true;
-  const out: TrackerStat[] = [];
-  for (const plan of plans) {
-    for (const row of rows.get(plan)?.values() ?? []) {
-      if (row.status === 'timeout' && row.error === null) {
-        row.error = cancelled ? 'cancelled before the tracker answered' : `no answer within ${deadlineMs} ms`;
-        row.ms = elapsed;
-      }
-      out.push(row);
+  const cancelled = callerSignal?.aborted === true;
+  const out = rows.flat();
+  for (const row of out) {
+    if (row.status === 'timeout' && row.error === null) {
+      row.error = cancelled ? 'cancelled before the tracker answered' : `no answer within ${deadlineMs} ms`;
+      row.ms = elapsed;
     }
   }
   return out;
+}
+
+/**
+ * The call's one signal: the caller's cancellation and the deadline together. Made of one
+ * AbortController and a timer that `release()` clears as soon as the call is over, rather than
+ * AbortSignal.timeout/any, which keep a timer and weak references alive for the whole deadline
+ * after the call has returned (thousands of them on a busy server). The timer is unref'd, as
+ * AbortSignal.timeout's is.
+ */
+function callSignal(deadlineMs: number, callerSignal: AbortSignal | undefined): { signal: AbortSignal; release(): void } {
+  const controller = new AbortController();
+  const timer = setTimeout(() => controller.abort(new DOMException(`no answer within ${deadlineMs} ms`, 'TimeoutError')), deadlineMs);
+  timer.unref();
+  const onCallerAbort = () => controller.abort(callerSignal?.reason);
+  if (callerSignal?.aborted) controller.abort(callerSignal.reason);
+  else callerSignal?.addEventListener('abort', onCallerAbort, { once: true });
+  return {
+    signal: controller.signal,
+    release: () => {
+      clearTimeout(timer);
+      callerSignal?.removeEventListener('abort', onCallerAbort);
+    },
+  };
+}
+
+/** One endpoint and the trackers (plan indices) that share its one request. */
+interface EndpointGroup {
+  endpoint: Endpoint;
+  planIndices: number[];
+  /** Every URL whose secrets may come back in this endpoint's messages. */
+  urls: string[];
+  /** `secretsOfUrls(urls)`, worked out the first time a message needs it. */
+  secrets: readonly string[] | null;
+}
+
+function endpointGroups(plans: readonly TrackerPlan[]): EndpointGroup[] {
+  const byKey = new Map<string, EndpointGroup>();
+  plans.forEach((plan, planIndex) => {
+    if (!plan.endpoint) return;
+    const group = byKey.get(plan.endpoint.key);
+    if (group) {
+      group.planIndices.push(planIndex);
+      group.urls.push(plan.announce);
+    } else {
+      byKey.set(plan.endpoint.key, { endpoint: plan.endpoint, planIndices: [planIndex], urls: [plan.endpoint.scrapeUrl, plan.announce], secrets: null });
+    }
+  });
+  return [...byKey.values()];
+}
+
+function secretsOfGroup(group: EndpointGroup): readonly string[] {
+  group.secrets ??= secretsOfUrls(group.urls);
+  return group.secrets;
+}
+
+/**
+ * When the cache holds a fresh answer for every (endpoint, swarm), fill every row from it and say
+ * true; otherwise touch nothing and say false.
+ */
+function fillFromCache(
+  groups: readonly EndpointGroup[],
+  hashes: readonly SwarmHash[],
+  rows: TrackerStat[][],
+  cache: ScrapeCache,
+  logger: ScrapeLogger | undefined,
+): boolean {
+  const outcomes: ScrapeOutcome[] = [];
+  for (const group of groups) {
+    for (const hash of hashes) {
+      const fresh = cache.peek(group.endpoint.key, hash.hex);
+      if (!fresh) return false;
+      outcomes.push(fresh);
+    }
+  }
+  let next = 0;
+  for (const group of groups) {
+    hashes.forEach((hash, hashIndex) => {
+      const outcome = outcomes[next++];
+      if (outcome) fillGroup(group, rows, hashIndex, hash, outcome, 'cache', 0, logger);
+    });
+  }
+  return true;
+}
+
+/** Give one endpoint's answer for one swarm to every tracker sharing the endpoint, and log it once. */
+function fillGroup(
+  group: EndpointGroup,
+  rows: TrackerStat[][],
+  hashIndex: number,
+  hash: SwarmHash,
+  outcome: ScrapeOutcome,
+  source: ResolvedOutcome['source'],
+  ms: number,
+  logger: ScrapeLogger | undefined,
+): void {
+  // Trackers echo our request (path passkeys, query) in their errors: those never reach a row.
+  const error = outcome.status === 'ok' ? null : redactText(outcome.error, secretsOfGroup(group));
+  const warning = outcome.status === 'ok' && outcome.warning !== null ? redactText(outcome.warning, secretsOfGroup(group)) : null;
+  for (const planIndex of group.planIndices) {
+    const row = rows[planIndex]?.[hashIndex];
+    if (row) fillRow(row, outcome, error, warning, source, ms);
+  }
+  logger?.debug(
+    {
+      tracker: redactUrl(group.endpoint.scrapeUrl),
+      hashKind: hash.kind,
+      status: outcome.status,
+      source,
+      ms,
+      ...(error === null ? {} : { error }),
+    },
+    'tracker scraped',
+  );
 }
 
 /** Tier order, duplicates dropped; the first `maxTrackers` distinct endpoints are contacted. */
@@ -251,7 +357,7 @@ function endpointOf(scrapeUrl: string, protocol: Exclude<TrackerProtocol, 'other
   const url = new URL(scrapeUrl);
   const host = url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname;
   return {
-    key: endpointKeyOf(scrapeUrl, protocol),
+    key: endpointKeyOfParsed(scrapeUrl, url, protocol),
     protocol,
     scrapeUrl,
     host,
@@ -297,7 +403,15 @@ function initialRow(plan: TrackerPlan, hash: SwarmHash): TrackerStat {
 /** What a row says when the tracker answered but does not track the info-hash (numbers stay null). */
 export const UNKNOWN_TORRENT_WARNING = 'the tracker does not know this torrent';
 
-function fillRow(row: TrackerStat, outcome: ScrapeOutcome, source: ResolvedOutcome['source'], ms: number): void {
+/** `error` and `warning`: the outcome's texts, already redacted. */
+function fillRow(
+  row: TrackerStat,
+  outcome: ScrapeOutcome,
+  error: string | null,
+  warning: string | null,
+  source: ResolvedOutcome['source'],
+  ms: number,
+): void {
   row.status = outcome.status;
   row.family = outcome.family;
   row.cached = source === 'cache';
@@ -309,10 +423,10 @@ function fillRow(row: TrackerStat, outcome: ScrapeOutcome, source: ResolvedOutco
     row.completed = counts.completed;
     row.downloaders = counts.downloaders;
     row.error = null;
-    const warnings = [outcome.warning, counts.unknown ? UNKNOWN_TORRENT_WARNING : null].filter((w) => w !== null);
+    const warnings = [warning, counts.unknown ? UNKNOWN_TORRENT_WARNING : null].filter((w) => w !== null);
     row.warning = warnings.length > 0 ? warnings.join('; ') : null;
   } else {
-    row.error = outcome.error;
+    row.error = error;
   }
 }
 

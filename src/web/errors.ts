@@ -3,6 +3,7 @@ import multer from 'multer';
 import type { Logger } from 'pino';
 import { TrackerscopeError } from '../errors.js';
 import { renderPage } from './render.js';
+import { requestLogOf } from './request-log.js';
 import { formatBytes } from './view-model.js';
 
 /**
@@ -169,9 +170,27 @@ function httpStatusOf(err: unknown): number | undefined {
   return typeof value === 'number' && Number.isInteger(value) ? value : undefined;
 }
 
-/** True when the client asked for JSON rather than a page (`Accept: application/json`). */
+/** Distinct Accept headers whose answer is remembered (clients send a handful of them). */
+export const MAX_REMEMBERED_ACCEPT_HEADERS = 64;
+/** Longer Accept headers are negotiated every time, so the memory stays small. */
+export const MAX_REMEMBERED_ACCEPT_CHARS = 512;
+const prefersJsonByAccept = new Map<string, boolean>();
+
+/**
+ * True when the client asked for JSON rather than a page (`Accept: application/json`). Content
+ * negotiation parses the whole Accept header; its answer for a given header never changes, so the
+ * answers for the few headers clients actually send are remembered.
+ */
 export function wantsJson(req: Request): boolean {
-  return req.accepts(['html', 'json']) === 'json';
+  const accept = req.headers.accept;
+  const known = accept === undefined ? undefined : prefersJsonByAccept.get(accept);
+  if (known !== undefined) return known;
+  const json = req.accepts(['html', 'json']) === 'json';
+  if (accept !== undefined && accept.length <= MAX_REMEMBERED_ACCEPT_CHARS) {
+    if (prefersJsonByAccept.size >= MAX_REMEMBERED_ACCEPT_HEADERS) prefersJsonByAccept.clear();
+    prefersJsonByAccept.set(accept, json);
+  }
+  return json;
 }
 
 /** Answer with a problem as JSON or as the error page. */
@@ -200,7 +219,7 @@ export function sendProblem(req: Request, res: Response, found: HttpProblem): vo
     renderPage(res, 'error', found.title, page);
   } catch (err) {
     // The error page itself failed: never loop back into the error handler.
-    req.log?.error({ err }, 'error page failed to render');
+    requestLogOf(req)?.error({ err }, 'error page failed to render');
     res.type('text').send(`${found.title}: ${found.message}`);
   }
 }
@@ -210,7 +229,7 @@ export function errorHandler(logger: Logger, context: ProblemContext) {
   return (err: unknown, req: Request, res: Response, _next: NextFunction): void => {
     const found = problemFor(err, context);
     if (found.status >= 500) {
-      (req.log ?? logger).error({ err }, 'request failed');
+      requestLogOf(req, logger).error({ err }, 'request failed');
     }
     sendProblem(req, res, found);
   };

@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import type { ServerResponse } from 'node:http';
 import type { Response } from 'express';
 import ejs from 'ejs';
 
@@ -16,6 +17,21 @@ export interface LayoutOptions {
 
 type Template = (locals: { page: object }) => string;
 
+/** What `<%=` escapes, to exactly the entities EJS's own escapeXML writes. */
+const HTML_ESCAPES: Readonly<Record<string, string>> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&#34;', "'": '&#39;' };
+const HTML_SPECIAL = /[&<>'"]/;
+const HTML_SPECIAL_ALL = /[&<>'"]/g;
+
+/**
+ * EJS's escapeXML, output for output (test/web/security.test.ts checks), but returning the text
+ * as is when there is nothing to escape, which is nearly every value on a page.
+ */
+export function escapeHtml(value: unknown): string {
+  if (value === undefined || value === null) return '';
+  const text = String(value);
+  return HTML_SPECIAL.test(text) ? text.replace(HTML_SPECIAL_ALL, (ch) => HTML_ESCAPES[ch] ?? ch) : text;
+}
+
 /**
  * The EJS templates, compiled once when the app is built: a broken template stops start-up instead
  * of the first visitor, and a request never reaches the template engine's options. Templates get
@@ -30,7 +46,7 @@ export class Templates {
     const compile = (name: string): Template => {
       const filename = join(viewsDir, `${name}.ejs`);
       // Strict mode (no `with`): a template sees `page` and nothing else it was not given.
-      return ejs.compile(readFileSync(filename, 'utf8'), { filename, strict: true, destructuredLocals: ['page'] }) as Template;
+      return ejs.compile(readFileSync(filename, 'utf8'), { filename, strict: true, destructuredLocals: ['page'], escape: escapeHtml }) as Template;
     };
     this.#layout = compile('layout');
     this.#views = new Map(VIEW_NAMES.map((name) => [name, compile(name)]));
@@ -50,5 +66,24 @@ export function renderPage(res: Response, view: ViewName, layout: LayoutOptions 
   const templates = res.app.locals.templates as Templates | undefined;
   if (!templates) throw new Error('the app has no templates (createApp sets app.locals.templates)');
   const options = typeof layout === 'string' ? { title: layout } : layout;
-  res.type('html').send(templates.render(view, options, page));
+  sendText(res, HTML_TYPE, templates.render(view, options, page));
+}
+
+const HTML_TYPE = 'text/html; charset=utf-8';
+const JSON_TYPE = 'application/json; charset=utf-8';
+
+/** `res.json(value)` for an answer of ours (the app sends no ETag, so there is no 304 to work out). */
+export function sendJson(res: ServerResponse, value: unknown): void {
+  sendText(res, JSON_TYPE, JSON.stringify(value));
+}
+
+/**
+ * A complete text answer. What express's `res.send` does for it, minus what it does not need:
+ * express copies any body of 1000 characters or more into a Buffer first, while a string goes out
+ * in one write together with the headers. HEAD is handled by Node (headers only).
+ */
+export function sendText(res: ServerResponse, contentType: string, body: string): void {
+  res.setHeader('Content-Type', contentType);
+  res.setHeader('Content-Length', Buffer.byteLength(body));
+  res.end(body);
 }

@@ -1,6 +1,5 @@
-import { redactUrl, redactUrlsIn } from '../scrape/index.js';
-// REDACTED is not re-exported by the scrape index (asked for in the report).
-import { REDACTED } from '../scrape/log.js';
+// The text redaction helpers are not re-exported by the scrape index (asked for in the report).
+import { redactText, redactUrl, secretsOfUrl, secretsOfUrls } from '../scrape/log.js';
 import type { ScrapeStatus, TrackerProtocol, TrackerStat } from '../scrape/types.js';
 import type { Torrent } from '../torrent/types.js';
 
@@ -55,6 +54,8 @@ export interface DisplayText {
  * characters and are kept; the templates also isolate every torrent string with `<bdi>`.
  */
 const BIDI_CONTROLS = /[\u202A-\u202E\u2066-\u2069]/g;
+/** Anything displayText may have to count specially or replace: controls, bidi controls, surrogates. */
+const NOT_PLAIN = /[\u0000-\u001F\u007F-\u009F\u202A-\u202E\u2066-\u2069\uD800-\uDFFF]/;
 /** C0/C1 controls, except tab and line feed where a multi-line text is allowed. */
 const CONTROLS = /[\u0000-\u0008\u000B-\u001F\u007F-\u009F]/g;
 const CONTROLS_SINGLE_LINE = /[\u0000-\u001F\u007F-\u009F]/g;
@@ -69,12 +70,19 @@ function codePointLabel(ch: string): string {
  * code points with "…". HTML escaping is the template's job (`<%=`).
  */
 export function displayText(value: string, maxChars: number, options: { multiline?: boolean } = {}): DisplayText {
-  // Measure and cut before the (allocating) replacements, so a 100 MB string costs one scan.
+  // Nearly every text is short and plain: no control, bidi or surrogate character, so its length
+  // in code points is its length in UTF-16 units and there is nothing to replace.
+  if (value.length <= maxChars && !NOT_PLAIN.test(value)) return { text: value, truncated: false, length: value.length };
+  // Measure and cut before the (allocating) replacements, so a 100 MB string costs one scan; the
+  // same scan says whether there is anything to replace at all.
   let length = 0;
   let cutAt = -1;
+  let clean = true;
   for (let i = 0; i < value.length; i++) {
     const code = value.charCodeAt(i);
-    if (code >= 0xd800 && code <= 0xdbff && i + 1 < value.length) {
+    if (code < 0x20 || (code >= 0x7f && code <= 0x9f) || (code >= 0x202a && code <= 0x202e) || (code >= 0x2066 && code <= 0x2069)) {
+      clean = false;
+    } else if (code >= 0xd800 && code <= 0xdbff && i + 1 < value.length) {
       const next = value.charCodeAt(i + 1);
       if (next >= 0xdc00 && next <= 0xdfff) i++;
     }
@@ -83,6 +91,7 @@ export function displayText(value: string, maxChars: number, options: { multilin
   }
   const truncated = length > maxChars;
   const kept = truncated ? value.slice(0, cutAt) : value;
+  if (clean) return { text: truncated ? `${kept}…` : kept, truncated, length };
   const controls = options.multiline ? CONTROLS : CONTROLS_SINGLE_LINE;
   const text = kept
     .replace(BIDI_CONTROLS, codePointLabel)
@@ -111,11 +120,10 @@ const BYTES_PER_UNIT = 1024;
 /** `1234567` → `1,234,567`. By hand: Intl.NumberFormat costs more than the rest of a file row. */
 export function groupDigits(value: number): string {
   const digits = String(Math.trunc(Math.abs(value)));
-  let out = '';
-  for (let end = digits.length; end > 0; end -= 3) {
-    const chunk = digits.slice(Math.max(0, end - 3), end);
-    out = out === '' ? chunk : `${chunk},${out}`;
-  }
+  // The first group takes the 1–3 leading digits, every later one exactly 3.
+  let end = ((digits.length - 1) % 3) + 1;
+  let out = digits.slice(0, end);
+  for (; end < digits.length; end += 3) out += `,${digits.slice(end, end + 3)}`;
   return value < 0 ? `-${out}` : out;
 }
 
@@ -403,16 +411,15 @@ export const MAX_PERMALINK_CHARS = 6000;
 /**
  * The permalink of a torrent: GET /scrape?magnet=<its magnet link>. Not offered for private
  * torrents, whose tracker URLs carry the member's passkey: in an address it would end up in browser
- * history and proxy logs.
+ * history and proxy logs. `magnet`: the torrent's magnet link, when the caller has already built it.
  */
-export function permalinkFor(torrent: Torrent): { href: string | null; note: string | null } {
+export function permalinkFor(torrent: Torrent, magnet: string | null = magnetFor(torrent)): { href: string | null; note: string | null } {
   if (torrent.private) {
     return {
       href: null,
       note: 'No live link for a private torrent: it would put your tracker passkey in the address. Upload the file again to refresh.',
     };
   }
-  const magnet = magnetFor(torrent);
   if (magnet === null) return { href: null, note: null };
   const href = `${PERMALINK_PATH}?${PERMALINK_PARAM}=${encodeURIComponent(magnet)}`;
   if (href.length > MAX_PERMALINK_CHARS) {
@@ -421,49 +428,23 @@ export function permalinkFor(torrent: Torrent): { href: string | null; note: str
   return { href, note: null };
 }
 
-/** Shortest query value treated as a secret when a tracker echoes it back in a message. */
-const MIN_SECRET_CHARS = 4;
-
 /**
  * The parts of an announce URL that `redactUrl` hides (query values, user info, passkey-like path
  * segments), so they can be hidden too where a tracker quotes them back in an error message.
  */
 export function secretsOf(announce: string): string[] {
-  const secrets = new Set<string>();
-  const cut = announce.search(/[?#]/);
-  const beforeQuery = cut === -1 ? announce : announce.slice(0, cut);
-  if (cut !== -1) {
-    for (const pair of announce.slice(cut + 1).split(/[&;#]/)) {
-      const value = pair.slice(pair.indexOf('=') + 1);
-      if (value.length >= MIN_SECRET_CHARS) secrets.add(value);
-    }
-  }
-  const scheme = /^[a-z][a-z0-9+.-]*:\/\//i.exec(beforeQuery);
-  const rest = scheme ? beforeQuery.slice(scheme[0].length) : beforeQuery;
-  const slash = rest.indexOf('/');
-  const authority = slash === -1 ? rest : rest.slice(0, slash);
-  const at = authority.lastIndexOf('@');
-  if (at > 0) secrets.add(authority.slice(0, at));
-  const path = slash === -1 ? '' : rest.slice(slash);
-  const redactedPath = redactUrl(`http://h${path}`).slice('http://h'.length).replace(/\?.*$/, '');
-  const original = path.split('/');
-  redactedPath.split('/').forEach((segment, i) => {
-    const was = original[i];
-    if (segment === REDACTED && was) secrets.add(was);
-  });
-  return [...secrets].sort((a, b) => b.length - a.length);
+  return secretsOfUrl(announce);
 }
 
-/** A tracker's message with our own passkeys (and any full URL's secrets) taken out. */
+/** A tracker's message with the given secrets, and anything that looks like a URL's secrets, taken out. */
 export function redactMessage(text: string, secrets: readonly string[]): string {
-  let out = redactUrlsIn(text);
-  for (const secret of secrets) out = out.split(secret).join(REDACTED);
-  return out;
+  return redactText(text, secrets);
 }
 
 function trackerRow(stat: TrackerStat): TrackerRowView {
   const status = STATUS_LABEL[stat.status];
-  const secrets = stat.error === null && stat.warning === null ? [] : secretsOf(stat.announce);
+  // The core already redacts what trackers echo; the page checks again against this row's own URLs.
+  const secrets = stat.error === null && stat.warning === null ? [] : secretsOfUrls(stat.scrape === null ? [stat.announce] : [stat.announce, stat.scrape]);
   const time = stat.cached ? 'cached' : stat.ms > 0 ? formatDuration(stat.ms) : '—';
   return {
     tier: stat.tier + 1,
@@ -524,7 +505,8 @@ export function resultView(torrent: Torrent, stats: readonly TrackerStat[], opti
   const listedFiles = torrent.files.slice(0, MAX_LISTED_FILES);
   const totals = totalsOf(stats);
   const trackerCount = torrent.trackers.reduce((n, tier) => n + tier.length, 0);
-  const permalink = permalinkFor(torrent);
+  const magnet = magnetFor(torrent);
+  const permalink = permalinkFor(torrent, magnet);
   const shownName = torrent.name === null ? null : displayText(torrent.name, MAX_NAME_CHARS);
 
   return {
@@ -535,7 +517,7 @@ export function resultView(torrent: Torrent, stats: readonly TrackerStat[], opti
     isPrivate: torrent.private,
     infoHashV1: torrent.infoHashV1,
     infoHashV2: torrent.infoHashV2,
-    magnet: magnetFor(torrent),
+    magnet,
     facts,
     comment: torrent.comment === null ? null : commentView(torrent.comment),
     files: {

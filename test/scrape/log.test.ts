@@ -1,5 +1,6 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { REDACTED, redactUrl, redactUrlsIn } from '../../src/scrape/log.js';
+import { REDACTED, redactText, redactUrl, redactUrlsIn, secretsOfUrl, secretsOfUrls } from '../../src/scrape/log.js';
 
 describe('redactUrl', () => {
   it('removes the query string (passkey parameters)', () => {
@@ -52,5 +53,100 @@ describe('redactUrlsIn', () => {
     expect(out).not.toContain('u:p@');
     expect(out).toContain('http://t.example/announce.php?[redacted]');
     expect(out).toContain('failed; retried');
+  });
+});
+
+describe('redactText', () => {
+  const pathKey = 'abcdef0123456789abcdef0123456789';
+
+  it("takes path passkeys and the query out of a bare request path, as bittorrent-tracker echoes it", () => {
+    const message = `tracker says: invalid action in HTTP request: /${pathKey}/scrape?info_hash=%12%34V%89`;
+    const out = redactText(message);
+    expect(out).toBe(`tracker says: invalid action in HTTP request: /${REDACTED}/scrape?${REDACTED}`);
+    // The same with nothing known about the URL, quoted, or after a colon without a space.
+    expect(redactText(`bad target "/${pathKey}/scrape"`)).toBe(`bad target "/${REDACTED}/scrape"`);
+    expect(redactText(`path:/${pathKey}/scrape`)).toBe(`path:/${REDACTED}/scrape`);
+  });
+
+  it('takes the query out of a relative URL in free text', () => {
+    const out = redactText('no torrent for scrape.php?passkey=deadbeefcafe&info_hash=x here');
+    expect(out).toBe(`no torrent for scrape.php?${REDACTED} here`);
+  });
+
+  it('still redacts full URLs', () => {
+    const out = redactText('redirected to https://u:p@t.example/k/announce?a=b, giving up');
+    expect(out).toBe(`redirected to https://${REDACTED}@t.example/k/announce?${REDACTED}, giving up`);
+  });
+
+  it("replaces a known URL's secrets wherever they appear, and its whole path and query", () => {
+    const announce = 'http://t.example:2710/announce.php?passkey=SECRET1234&uid=7';
+    const secrets = secretsOfUrls([announce, announce.replace('/announce', '/scrape')]);
+    expect(redactText('unknown passkey SECRET1234 (uid 7)', secrets)).toBe(`unknown passkey ${REDACTED} (uid 7)`);
+    expect(redactText('bad request passkey=SECRET1234&uid=7', secrets)).toBe(`bad request ${REDACTED}`);
+    expect(redactText('/announce.php?passkey=SECRET1234&uid=7', secrets)).toBe(`/announce.php?${REDACTED}`);
+    expect(redactText('passkey=SECRET1234&uid=7', secrets)).toBe(REDACTED);
+
+    const inPath = `http://t.example/${pathKey}/announce`;
+    const pathSecrets = secretsOfUrls([inPath]);
+    expect(pathSecrets).toContain(`/${pathKey}/announce`);
+    expect(redactText(`key ${pathKey} is banned`, pathSecrets)).toBe(`key ${REDACTED} is banned`);
+  });
+
+  it('also knows the percent-decoded form of a secret', () => {
+    const secrets = secretsOfUrls(['http://t.example/announce?passkey=ab%2Bcd%3D1234']);
+    expect(redactText('bad passkey ab+cd=1234', secrets)).not.toContain('ab+cd=1234');
+    expect(redactText('bad passkey ab%2Bcd%3D1234', secrets)).not.toContain('ab%2Bcd');
+  });
+
+  it('leaves ordinary messages alone', () => {
+    for (const message of [
+      'connection failed (ECONNREFUSED: connect ECONNREFUSED 127.0.0.1:6969)',
+      'tracker says: torrent not registered with this tracker',
+      'the tracker answered HTML (a web page), not a scrape reply',
+      'and/or 1/2 of the peers',
+      'GET /announce failed',
+      'really? yes',
+    ]) {
+      expect(redactText(message)).toBe(message);
+    }
+    // A URL with no secret gives no secrets to look for.
+    expect(secretsOfUrls(['udp://tracker.example:1337/announce', 'http://t.example/announce'])).toEqual([]);
+  });
+
+  it('never lets a passkey through, however a tracker quotes the request', () => {
+    fc.assert(
+      fc.property(
+        fc.stringMatching(/^[0-9a-f]{16,40}$/),
+        fc.constantFrom('path', 'query', 'both'),
+        fc.constantFrom(
+          (target: string) => `invalid action in HTTP request: ${target}`,
+          (target: string, origin: string) => `"${origin}${target}" is not allowed`,
+          (target: string) => `bad target:${target}.`,
+          (target: string) => `(${target})`,
+        ),
+        fc.array(fc.uint8Array({ minLength: 20, maxLength: 20 }), { minLength: 1, maxLength: 2 }),
+        (passkey, where, quote, hashes) => {
+          const origin = 'http://tracker.example:2710';
+          const path = where === 'query' ? '/announce.php' : `/${passkey}/announce`;
+          const query = where === 'path' ? '' : `?passkey=${passkey}`;
+          const announce = `${origin}${path}${query}`;
+          const scrape = announce.replace('/announce', '/scrape');
+          const infoHash = hashes.map((h) => `info_hash=${[...h].map((b) => `%${b.toString(16).padStart(2, '0')}`).join('')}`).join('&');
+          const target = `${scrape.slice(origin.length)}${query ? '&' : '?'}${infoHash}`;
+          const out = redactText(quote(target, origin), secretsOfUrls([scrape, announce]));
+          expect(out).not.toContain(passkey);
+          expect(out).not.toContain('info_hash=');
+        },
+      ),
+    );
+  });
+});
+
+describe('secretsOfUrl', () => {
+  it('finds query values, user info and passkey-like path segments', () => {
+    expect(secretsOfUrl('http://t.example/announce.php?passkey=abcdef&uid=12')).toEqual(['abcdef']);
+    expect(secretsOfUrl('https://user:pw@t.example/announce')).toEqual(['user:pw']);
+    expect(secretsOfUrl('http://t.example/0123456789abcdef0123/announce')).toEqual(['0123456789abcdef0123']);
+    expect(secretsOfUrl('udp://tracker.example:1337/announce')).toEqual([]);
   });
 });

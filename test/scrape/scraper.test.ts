@@ -2,6 +2,7 @@ import { createSocket, type Socket as UdpSocket } from 'node:dgram';
 import { once } from 'node:events';
 import { createServer, type Server, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ScrapeCache } from '../../src/scrape/cache.js';
 import { RequestLimiter } from '../../src/scrape/limiter.js';
 import {
   DEFAULT_MAX_TRACKERS,
@@ -256,6 +257,47 @@ describe('scrapeAll against real trackers on loopback', () => {
     }
   });
 
+  it("bittorrent-tracker echoing a path passkey (\"invalid action in HTTP request: /<passkey>/scrape?…\") leaks it nowhere", async () => {
+    const passkey = 'abcdef0123456789abcdef0123456789';
+    const lines: string[] = [];
+    const logger: ScrapeLogger = { debug: (details, message) => lines.push(`${message} ${JSON.stringify(details)}`) };
+    const announce = `http://127.0.0.1:${bt.httpPort}/${passkey}/announce`;
+    const rows = await scrapeAll(magnetTorrent({ v1Hex: btSwarm.v1Hex }, [announce]), { policy: LOOPBACK_POLICY, logger, limiter: new RequestLimiter() });
+    expect(rows[0]!.status).toBe('error');
+    expect(rows[0]!.error).toBe('tracker says: invalid action in HTTP request: /[redacted]/scrape?[redacted]');
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toContain('invalid action in HTTP request');
+    expect(lines[0]).not.toContain(passkey);
+    expect(lines[0]).not.toContain('info_hash');
+  });
+
+  it('answers from the cache without building a deadline or asking for the caller\'s signal', async () => {
+    const server = await startHttpServer(tableTracker(new Map([[btSwarm.v1Hex, { complete: 4, incomplete: 1, downloaded: 6 }]])));
+    try {
+      const cache = new ScrapeCache();
+      const torrent = magnetTorrent({ v1Hex: btSwarm.v1Hex }, [`${server.origin}/announce`]);
+      let signalsAskedFor = 0;
+      const signal = () => {
+        signalsAskedFor++;
+        return new AbortController().signal;
+      };
+      const first = await scrapeAll(torrent, { policy: LOOPBACK_POLICY, cache, signal, limiter: new RequestLimiter() });
+      expect(signalsAskedFor).toBe(1);
+      expect(first[0]).toMatchObject({ status: 'ok', seeders: 4, leechers: 1, completed: 6, cached: false });
+      const second = await scrapeAll(torrent, { policy: LOOPBACK_POLICY, cache, signal, limiter: new RequestLimiter() });
+      expect(signalsAskedFor).toBe(1);
+      expect(server.requests).toHaveLength(1);
+      expect(second[0]).toMatchObject({ status: 'ok', seeders: 4, leechers: 1, completed: 6, cached: true, ms: 0 });
+      // A caller that had already cancelled gets what an uncached call gives it, as before.
+      const cancelled = new AbortController();
+      cancelled.abort();
+      const third = await scrapeAll(torrent, { policy: LOOPBACK_POLICY, cache, signal: cancelled.signal, limiter: new RequestLimiter() });
+      expect(third[0]).toMatchObject({ status: 'timeout', error: 'cancelled before the tracker answered' });
+    } finally {
+      await server.close();
+    }
+  });
+
   it('a hash the HTTP tracker does not know gives null numbers and says so', async () => {
     const server = await startHttpServer(replyWith(scrapeReplyBytes([])));
     try {
@@ -483,6 +525,41 @@ describe('scrapeAll fan-out rules', () => {
       // ...but never the log.
       expect(lines).toHaveLength(2);
       for (const line of lines) expect(line).not.toContain(passkey);
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('a tracker quoting our request (path and query passkeys) in its error: neither the row nor the log carries them', async () => {
+    const swarm = hybridHashes(950);
+    const passkey = '0badc0ffee0123456789abcdef012345';
+    const queryKey = 'Q7u3ryPa55k3y';
+    // Says what it was asked, as many trackers do: "unknown passkey in /…/scrape?…&info_hash=…".
+    const server = await startHttpServer((req, res) => {
+      const reason = `unknown passkey in ${req.url ?? ''}`;
+      res.end(`d14:failure reason${Buffer.byteLength(reason)}:${reason}e`);
+    });
+    try {
+      const lines: string[] = [];
+      const logger: ScrapeLogger = { debug: (details, message) => lines.push(`${message} ${JSON.stringify(details)}`) };
+      const trackers = [`${server.origin}/${passkey}/announce`, `${server.origin}/announce.php?passkey=${queryKey}&uid=7`];
+      const rows = await scrapeAll(magnetTorrent({ v1Hex: swarm.v1Hex }, trackers), { policy: LOOPBACK_POLICY, logger, limiter: new RequestLimiter() });
+      expect(server.requests).toHaveLength(2);
+      expect(rows.map((r) => r.status)).toEqual(['error', 'error']);
+      for (const row of rows) {
+        expect(row.error).toMatch(/^tracker says: unknown passkey in \//);
+        expect(row.error).not.toContain(passkey);
+        expect(row.error).not.toContain(queryKey);
+        expect(row.error).not.toContain('passkey=');
+        expect(row.error).not.toContain('info_hash=');
+      }
+      expect(rows[0]!.error).toContain(`/[redacted]/scrape`);
+      expect(lines).toHaveLength(2);
+      for (const line of lines) {
+        expect(line).not.toContain(passkey);
+        expect(line).not.toContain(queryKey);
+        expect(line).not.toContain('info_hash=');
+      }
     } finally {
       await server.close();
     }

@@ -78,6 +78,29 @@ describe('GET /healthz', () => {
   });
 });
 
+describe('request log', () => {
+  it("writes one line per request with our own request id, also sent as X-Request-Id, never the client's", async () => {
+    const { app: logged, logs } = buildApp({}, { captureLogs: true });
+    const health = await request(logged).get('/healthz?probe=1').set('X-Request-Id', 'client-chosen').expect(200);
+    const id = health.headers['x-request-id'];
+    expect(id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/);
+    const missing = await request(logged).get('/nope').expect(404);
+    expect(missing.headers['x-request-id']).not.toBe(id);
+    const lines = logs.lines.filter((l) => l.req !== undefined && l.res !== undefined);
+    expect(lines).toEqual([
+      expect.objectContaining({
+        level: 20,
+        msg: 'GET /healthz?[redacted] 200',
+        req: { id, method: 'GET', url: '/healthz?[redacted]', remoteAddress: expect.stringMatching(/127\.0\.0\.1/) },
+        res: { statusCode: 200 },
+        responseTime: expect.any(Number),
+      }),
+      expect.objectContaining({ level: 40, msg: 'GET /nope 404', req: expect.objectContaining({ id: missing.headers['x-request-id'] }) }),
+    ]);
+    expect(logs.text()).not.toContain('client-chosen');
+  });
+});
+
 describe('unknown addresses', () => {
   it('404 as a page and as JSON', async () => {
     const page = await request(app).get('/nope').expect(404);

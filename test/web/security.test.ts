@@ -1,8 +1,15 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import ejs from 'ejs';
+import express from 'express';
+import fc from 'fast-check';
+import helmet, { type HelmetOptions } from 'helmet';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { announcePeers, type BtTracker, startBtTracker } from '../support/trackers.js';
+import { escapeHtml } from '../../src/web/render.js';
+import { HELMET_OPTIONS, recordHeaderEffects } from '../../src/web/security-headers.js';
 import { buildApp, makeTorrent } from './support.js';
 
 const JSON_ACCEPT = 'application/json';
@@ -48,6 +55,45 @@ describe('headers', () => {
     expect(res.headers['x-frame-options']).toBe('DENY');
     expect(res.headers['referrer-policy']).toBe('no-referrer');
     expect(res.headers['x-powered-by']).toBeUndefined();
+  });
+});
+
+describe('security headers are helmet\'s, recorded once', () => {
+  it('every response gets exactly the headers helmet itself sets with the same options', async () => {
+    const withHelmet = express();
+    withHelmet.disable('x-powered-by');
+    withHelmet.use(helmet(HELMET_OPTIONS as HelmetOptions));
+    withHelmet.get('/', (_req, res) => {
+      res.end('x');
+    });
+    const reference = await request(withHelmet).get('/').expect(200);
+    const { app } = buildApp();
+    for (const path of ['/', '/healthz', '/nope', '/static/app.js']) {
+      const ours = await request(app).get(path);
+      for (const name of Object.keys(reference.headers)) {
+        if (['date', 'connection', 'keep-alive', 'content-length', 'content-type', 'etag', 'transfer-encoding'].includes(name)) continue;
+        expect([path, name, ours.headers[name]]).toEqual([path, name, reference.headers[name]]);
+      }
+    }
+  });
+
+  it('refuses to record a header middleware that looks at the request', () => {
+    const perRequest = (req: IncomingMessage, res: ServerResponse, next: () => void) => {
+      res.setHeader('X-Seen', String(req.headers['user-agent']));
+      next();
+    };
+    expect(() => recordHeaderEffects(perRequest)).toThrow(/read the request/);
+  });
+});
+
+describe('template escaping', () => {
+  it("is EJS's own escapeXML, output for output", () => {
+    fc.assert(
+      fc.property(fc.oneof(fc.string(), fc.string({ unit: 'grapheme' }), fc.constantFrom('&<>"\'', '&amp;', '')), (text) => {
+        expect(escapeHtml(text)).toBe(ejs.escapeXML(text));
+      }),
+    );
+    for (const value of [undefined, null, 0, 42, true]) expect(escapeHtml(value)).toBe(ejs.escapeXML(value as unknown as string));
   });
 });
 

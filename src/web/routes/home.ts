@@ -1,4 +1,4 @@
-import { Router } from 'express';
+import type { IRouter } from 'express';
 import { renderPage } from '../render.js';
 import { MAGNET_FIELD, TORRENT_FIELD } from '../upload.js';
 import { formatBytes } from '../view-model.js';
@@ -12,8 +12,7 @@ export interface HomeView {
 }
 
 /** GET /: the upload form. A plain multipart form, so it works without JavaScript. */
-export function homeRoutes(options: { maxUploadBytes: number; allowPrivateTrackers: boolean }): Router {
-  const router = Router();
+export function homeRoutes(router: IRouter, options: { maxUploadBytes: number; allowPrivateTrackers: boolean }): IRouter {
   const view: HomeView = {
     torrentField: TORRENT_FIELD,
     magnetField: MAGNET_FIELD,

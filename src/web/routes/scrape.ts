@@ -1,10 +1,12 @@
-import { type Request, type RequestHandler, type Response, Router } from 'express';
+import type { IRouter, Request, RequestHandler, Response } from 'express';
 import type { Logger } from 'pino';
 import { type GuardedAgent, type ScrapeCache, type ScrapeLogger, scrapeAll } from '../../scrape/index.js';
+import { secretsOfUrls } from '../../scrape/log.js';
 import { parseTorrent, parseTorrentInput } from '../../torrent/index.js';
 import type { Torrent } from '../../torrent/types.js';
 import { WebError, wantsJson } from '../errors.js';
-import { renderPage } from '../render.js';
+import { renderPage, sendJson } from '../render.js';
+import { requestLogOf } from '../request-log.js';
 import { assertLooksLikeTorrent, type ScrapeInput, scrapeInputOf } from '../upload.js';
 import {
   displayText,
@@ -14,7 +16,6 @@ import {
   PERMALINK_PATH,
   redactMessage,
   resultView,
-  secretsOf,
 } from '../view-model.js';
 
 export interface ScrapeRouteOptions {
@@ -47,9 +48,7 @@ interface ScrapeSummary {
  * bookmarked and that reloads itself to stay fresh.
  * Both answer HTML, or JSON with `Accept: application/json`.
  */
-export function scrapeRoutes(options: ScrapeRouteOptions): Router {
-  const router = Router();
-
+export function scrapeRoutes(router: IRouter, options: ScrapeRouteOptions): IRouter {
   router.post(PERMALINK_PATH, options.rateLimiter, options.upload, async (req, res) => {
     const torrent = torrentOf(scrapeInputOf(req), options.maxMagnetChars);
     await answer(req, res, torrent, { viaPermalink: false }, options);
@@ -71,11 +70,12 @@ export function scrapeRoutes(options: ScrapeRouteOptions): Router {
 }
 
 /**
- * Trackers quote request paths back in their errors; the core redacts full URLs, and we also know
- * this torrent's own passkeys, so nothing of them reaches the log.
+ * Trackers quote request paths back in their errors. The core already takes out each endpoint's
+ * own secrets and anything URL-like; this also checks every line against all of this torrent's
+ * passkeys (a tracker could quote another tier's URL), so none reaches the log.
  */
 function trackerLogger(log: Logger, torrent: Torrent): ScrapeLogger {
-  const secrets = torrent.trackers.flat().flatMap(secretsOf);
+  const secrets = secretsOfUrls(torrent.trackers.flat());
   return { debug: (details, message) => log.debug(redactDetails(details, secrets), message) };
 }
 
@@ -98,28 +98,31 @@ async function answer(
   how: { viaPermalink: boolean },
   options: ScrapeRouteOptions,
 ): Promise<void> {
-  // A person who closes the tab should not keep the trackers busy until the deadline.
+  // A person who closes the tab should not keep the trackers busy until the deadline. The signal
+  // itself is built only if a tracker has to be asked (see ScrapeAllOptions.signal).
   const cancel = new AbortController();
+  let gone = false;
   const onClose = () => {
-    if (!res.writableEnded) cancel.abort();
+    if (res.writableEnded) return;
+    gone = true;
+    cancel.abort();
   };
   res.once('close', onClose);
-  const log = req.log ?? options.logger;
   let stats: Awaited<ReturnType<typeof scrapeAll>>;
   try {
     stats = await scrapeAll(torrent, {
-      signal: cancel.signal,
+      signal: () => cancel.signal,
       deadlineMs: options.scrapeTimeoutMs,
       policy: { allowPrivate: options.allowPrivateTrackers },
       cache: options.cache,
       dispatcher: options.dispatcher,
       // Per-tracker lines only when someone reads them: building them costs on every request.
-      ...(log.isLevelEnabled('debug') ? { logger: trackerLogger(log, torrent) } : {}),
+      ...(options.logger.isLevelEnabled('debug') ? { logger: trackerLogger(requestLogOf(req, options.logger), torrent) } : {}),
     });
   } finally {
     res.off('close', onClose);
   }
-  if (cancel.signal.aborted) return;
+  if (gone) return;
 
   const summary: ScrapeSummary = {
     input: torrent.source,
@@ -128,9 +131,9 @@ async function answer(
   };
   res.locals.scrapeSummary = summary;
   // Private torrents' pages carry passkeys; nothing here is worth caching anyway.
-  res.set('Cache-Control', 'no-store');
+  res.setHeader('Cache-Control', 'no-store');
   if (wantsJson(req)) {
-    res.json(jsonResult(torrent, stats));
+    sendJson(res, jsonResult(torrent, stats));
     return;
   }
   const title = torrent.name
