@@ -420,6 +420,14 @@ export function permalinkFor(torrent: Torrent, magnet: string | null = magnetFor
       note: 'No live link for a private torrent: it would put your tracker passkey in the address. Upload the file again to refresh.',
     };
   }
+  // A public torrent can still announce with a passkey (or other secret) in its tracker URLs: a
+  // live link would carry it into proxy logs and browser history.
+  if (torrent.trackers.some((tier) => tier.some((url) => secretsOf(url).length > 0))) {
+    return {
+      href: null,
+      note: 'No live link: a tracker address of this torrent carries a passkey, and the link would put it in the address. Upload the file again to refresh.',
+    };
+  }
   if (magnet === null) return { href: null, note: null };
   const href = `${PERMALINK_PATH}?${PERMALINK_PARAM}=${encodeURIComponent(magnet)}`;
   if (href.length > MAX_PERMALINK_CHARS) {

@@ -202,6 +202,15 @@ describe('magnet links and permalinks', () => {
     expect(parsed.trackers.flat()).toEqual(['http://a.example/announce?passkey=x&y=1', 'udp://b.example:80', 'wss://c.example/']);
   });
 
+  it('no permalink when a public torrent announces with a passkey', () => {
+    const keyed = torrent({ trackers: [['http://127.0.0.1:1/announce?passkey=PUBLICPASSKEY123']] });
+    const link = permalinkFor(keyed);
+    expect(link.href).toBeNull();
+    expect(link.note).toContain('passkey');
+    expect(JSON.stringify(link)).not.toContain('PUBLICPASSKEY123');
+    expect(permalinkFor(torrent({ trackers: [['http://127.0.0.1:1/announce']] })).href).not.toBeNull();
+  });
+
   it('no permalink for private torrents, nor when it would not fit a request line', () => {
     expect(permalinkFor(torrent()).href).toMatch(/^\/scrape\?magnet=magnet%3A%3Fxt%3Durn%3Abtih%3A/);
     expect(permalinkFor(torrent({ private: true }))).toEqual({ href: null, note: expect.stringContaining('passkey') });
