@@ -164,15 +164,19 @@ export async function scrapeAll(torrent: Torrent, opts: ScrapeAllOptions): Promi
   const callerSignal = typeof opts.signal === 'function' ? opts.signal() : opts.signal;
   const call = callSignal(deadlineMs, callerSignal);
   const { signal } = call;
+  // With a cache, requests are shared with other callers who join them: one caller going away
+  // (a closed tab) must not cancel the answer the others wait for, so the network work obeys the
+  // deadline only, and its answer is cached. This call still returns as soon as its caller cancels.
+  const network = opts.cache && callerSignal ? callSignal(deadlineMs, undefined) : call;
   // Every endpoint's request, queue slot and retries listen to this one signal: that is expected,
   // not a leak, so raise Node's warning threshold to what this call can legitimately reach.
-  setMaxListeners(Math.max(defaultMaxListeners, groups.length * ABORT_LISTENERS_PER_ENDPOINT), signal);
+  setMaxListeners(Math.max(defaultMaxListeners, groups.length * ABORT_LISTENERS_PER_ENDPOINT), network.signal);
   // One agent for every HTTP and WebSocket tracker of this call (UDP needs none).
   const ownDispatcher =
     opts.dispatcher === undefined && groups.some((g) => g.endpoint.protocol !== 'udp') ? new GuardedAgent({ policy: opts.policy }) : undefined;
   const ctx: CallContext = {
-    signal,
-    callerSignal,
+    signal: network.signal,
+    callerSignal: network === call ? callerSignal : undefined,
     policy: opts.policy,
     limiter: opts.limiter ?? sharedLimiter,
     dispatcher: opts.dispatcher ?? ownDispatcher,
@@ -197,7 +201,13 @@ export async function scrapeAll(torrent: Torrent, opts: ScrapeAllOptions): Promi
 
   await untilSettledOrAborted(work, signal);
   call.release();
-  if (ownDispatcher) void ownDispatcher.destroy().catch(() => undefined);
+  const finishNetwork = () => {
+    if (network !== call) network.release();
+    if (ownDispatcher) void ownDispatcher.destroy().catch(() => undefined);
+  };
+  // Shared network work may outlive a cancelled call; it still ends by the deadline.
+  if (network !== call && !network.signal.aborted) void Promise.allSettled(work).then(finishNetwork);
+  else finishNetwork();
 
   const elapsed = Math.round(performance.now() - started);
   const cancelled = callerSignal?.aborted === true;
@@ -501,7 +511,7 @@ async function callClient(endpoint: Endpoint, hashes: SwarmHash[], ctx: CallCont
       const result = await scrapeWebSocket(endpoint.scrapeUrl, bytes, { signal: ctx.signal, policy: ctx.policy, dispatcher: ctx.dispatcher });
       return {
         counts: result.counts,
-        warning: null,
+        warning: result.warning,
         minRequestIntervalMs: result.minRequestInterval === null ? null : result.minRequestInterval * MS_PER_SECOND,
         family: result.family,
       };

@@ -257,6 +257,30 @@ describe('scrapeAll against real trackers on loopback', () => {
     }
   });
 
+  it('one caller cancelling does not cancel the shared request another caller waits for', async () => {
+    const table = new Map([[btSwarm.v1Hex, { complete: 3, incomplete: 2, downloaded: 9 }]]);
+    const answer = tableTracker(table);
+    const server = await startHttpServer((req, res) => {
+      setTimeout(() => answer(req, res), 500);
+    });
+    try {
+      const cache = new ScrapeCache();
+      const limiter = new RequestLimiter();
+      const torrent = magnetTorrent({ v1Hex: btSwarm.v1Hex }, [`${server.origin}/announce`]);
+      const leaving = new AbortController();
+      setTimeout(() => leaving.abort(), 100);
+      const [a, b] = await Promise.all([
+        scrapeAll(torrent, { policy: LOOPBACK_POLICY, cache, limiter, signal: leaving.signal, deadlineMs: 3000 }),
+        scrapeAll(torrent, { policy: LOOPBACK_POLICY, cache, limiter, signal: new AbortController().signal, deadlineMs: 3000 }),
+      ]);
+      expect(a[0]).toMatchObject({ status: 'timeout', error: 'cancelled before the tracker answered' });
+      expect(b[0]).toMatchObject({ status: 'ok', seeders: 3, leechers: 2, completed: 9 });
+      expect(server.requests).toHaveLength(1);
+    } finally {
+      await server.close();
+    }
+  });
+
   it("bittorrent-tracker echoing a path passkey (\"invalid action in HTTP request: /<passkey>/scrape?…\") leaks it nowhere", async () => {
     const passkey = 'abcdef0123456789abcdef0123456789';
     const lines: string[] = [];
