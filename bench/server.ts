@@ -9,21 +9,22 @@
  *     security headers — as JSON and as the HTML page;
  *   - trackerscope's POST /scrape, cache cold (cache TTL 0): every request also asks the loopback
  *     bittorrent-tracker (identical scrapes in flight at once still share one tracker request).
- * Each server and the tracker run in their own child process, so autocannon does not share their
- * event loop. The measure is the server process's CPU time per request (user + system): on a small,
+ * Each server and the tracker run in their own child processes, so autocannon does not share their
+ * event loop; each server runs as BENCH_PROCESSES (3) processes, and rounds rotate over them,
+ * because one process of our app can settle 10–15 % faster or slower than another. The measure is the server process's CPU time per request (user + system): on a small,
  * shared machine autocannon and other processes compete for the cores, so requests/s alone mostly
  * measures the neighbours. Every scenario is warmed up first, then measured BENCH_ROUNDS times; in
  * each round every run of ours sits between two runs of the bare route and is compared with them,
  * so drift in the machine's load cancels out. The tables show medians. Two regimes:
  *   - full load: autocannon sends as fast as each server answers (requests/s and p99 at capacity);
- *   - the same fixed rate for every server (BENCH_RATE, default 500 req/s): the client then costs
+ *   - with BENCH_RATE=<req/s>, also the same fixed rate for every server: the client then costs
  *     the machine the same for each server, at the price of every request also paying the event
  *     loop's wake-up from idle — the bare route too, which flatters the ratio somewhat.
  * Target (issue #4): warm cache ≤ 2× the bare route.
  *
  * BENCH_BREAKDOWN=1 adds cumulative stages built from the app's own parts — bare, + request log,
  * + security headers, + rate limit, + parseTorrent, + scrapeAll (warm), + JSON answer — and prints
- * what each adds per request in microseconds.
+ * what each adds per request in microseconds (see `breakdown`).
  * BENCH_CPU_PROF=<dir> writes a V8 CPU profile of every server child there.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
@@ -49,15 +50,21 @@ const LOOPBACK = '127.0.0.1';
 /** Seconds of each measured run (BENCH_DURATION_S overrides). */
 const DURATION_S = Number(process.env.BENCH_DURATION_S ?? 3);
 /** Measured runs per scenario; the table shows their median (BENCH_ROUNDS overrides). */
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 6);
 /** Seconds of load before anything is measured, so JIT and the cache are warm (BENCH_WARMUP_S). */
 const WARMUP_S = Number(process.env.BENCH_WARMUP_S ?? 2);
 const BREAKDOWN = process.env.BENCH_BREAKDOWN === '1';
+/** Processes per server (BENCH_PROCESSES); rounds rotate over them. */
+const PROCESSES = Number(process.env.BENCH_PROCESSES ?? 3);
+/** Breakdown: runs per stage (BENCH_BREAKDOWN_BATCHES) and requests per run (BENCH_BREAKDOWN_REQUESTS). */
+const BREAKDOWN_BATCHES = Number(process.env.BENCH_BREAKDOWN_BATCHES ?? 12);
+const BREAKDOWN_REQUESTS = Number(process.env.BENCH_BREAKDOWN_REQUESTS ?? 5000);
 /**
- * The fixed request rate of the second measurement, the same for every server (BENCH_RATE; 0
- * skips it). Below what the slowest scenario (cold cache, HTML) answers on a small machine.
+ * BENCH_RATE=<req/s> adds a second measurement at this fixed rate, the same for every server (500
+ * is below what the slowest scenario, cold cache HTML, answers on a small machine). Off by default:
+ * it doubles the bench's running time.
  */
-const FIXED_RATE = Number(process.env.BENCH_RATE ?? 500);
+const FIXED_RATE = Number(process.env.BENCH_RATE ?? 0);
 /** A run at a fixed rate that achieved less than this share of it was limited by the server. */
 const RATE_KEPT_UP = 0.95;
 /** BENCH_CPU_PROF=<dir>: write a V8 CPU profile of each server child there (see where time goes). */
@@ -279,7 +286,11 @@ const AUTOCANNON_MODULE: string = 'autocannon';
 
 interface Scenario {
   label: string;
-  server: ServerChild;
+  /**
+   * Several processes of the same server: one process's figures can sit 10–15 % off another's
+   * (JIT and heap happen to settle differently), so runs rotate over them.
+   */
+  servers: readonly ServerChild[];
   accept: string;
 }
 
@@ -290,20 +301,25 @@ interface Regime {
   rate: number | null;
 }
 
-/** Load one scenario for `seconds`; every answer must be a success, or the bench measures nothing. */
-async function load(scenario: Scenario, body: Buffer, seconds: number, rate: number | null): Promise<Run> {
+/** How long one run lasts: seconds, or a number of requests. */
+type RunLength = { seconds: number } | { requests: number };
+
+/** Load one scenario (its `run`-th process, in rotation); every answer must be a success, or the bench measures nothing. */
+async function load(scenario: Scenario, run: number, body: Buffer, length: RunLength, rate: number | null): Promise<Run> {
   const { default: autocannon } = (await import(AUTOCANNON_MODULE)) as { default: Autocannon };
-  const cpuBefore = await scenario.server.cpu();
+  const server = scenario.servers[run % scenario.servers.length];
+  if (!server) throw new Error(`${scenario.label}: no server process`);
+  const cpuBefore = await server.cpu();
   const result = await autocannon({
-    url: `http://${LOOPBACK}:${scenario.server.port}/scrape`,
+    url: `http://${LOOPBACK}:${server.port}/scrape`,
     method: 'POST',
     connections: CONNECTIONS,
-    duration: seconds,
+    ...('seconds' in length ? { duration: length.seconds } : { amount: length.requests }),
     ...(rate === null ? {} : { overallRate: rate }),
     headers: { 'content-type': `multipart/form-data; boundary=${MULTIPART_BOUNDARY}`, accept: scenario.accept },
     body,
   });
-  const cpuAfter = await scenario.server.cpu();
+  const cpuAfter = await server.cpu();
   if (result.non2xx > 0 || result.errors > 0) {
     throw new Error(`${scenario.label}: ${result.non2xx} non-2xx answers and ${result.errors} errors — the bench is not measuring success`);
   }
@@ -355,11 +371,11 @@ async function measureRegime(regime: Regime, bare: Scenario, ours: readonly Scen
   const bareRuns = new Measured(bare);
   const oursRuns = ours.map((s) => new Measured(s));
   for (let round = 0; round < ROUNDS; round++) {
-    let before = await load(bare, body, DURATION_S, regime.rate);
+    let before = await load(bare, round, body, { seconds: DURATION_S }, regime.rate);
     bareRuns.runs.push(before);
     for (const m of oursRuns) {
-      const run = await load(m.scenario, body, DURATION_S, regime.rate);
-      const after = await load(bare, body, DURATION_S, regime.rate);
+      const run = await load(m.scenario, round, body, { seconds: DURATION_S }, regime.rate);
+      const after = await load(bare, round, body, { seconds: DURATION_S }, regime.rate);
       m.runs.push(run);
       m.ratios.push(run.cpuMsPerRequest / ((before.cpuMsPerRequest + after.cpuMsPerRequest) / 2));
       bareRuns.runs.push(after);
@@ -387,6 +403,29 @@ function printRegime(regime: Regime, bare: Measured, ours: readonly Measured[]):
   }
 }
 
+/**
+ * What each part costs: the stages (bare, + request log, + security headers, …) and the app, each
+ * run BREAKDOWN_BATCHES times for BREAKDOWN_REQUESTS requests at full load, interleaved and
+ * rotating over each stage's processes; each line shows the median CPU per request and what the
+ * stage adds to the one before. The differences are small next to the noise of a shared machine:
+ * read them as ±20 µs.
+ */
+async function breakdown(steps: readonly Scenario[], body: Buffer): Promise<void> {
+  const runs: number[][] = steps.map(() => []);
+  for (let batch = 0; batch < BREAKDOWN_BATCHES; batch++) {
+    for (const [i, step] of steps.entries()) {
+      runs[i]?.push((await load(step, batch, body, { requests: BREAKDOWN_REQUESTS }, null)).cpuMsPerRequest);
+    }
+  }
+  const cpu = runs.map(median);
+  console.log(`\nBreakdown: server CPU per request, median of ${BREAKDOWN_BATCHES} runs of ${BREAKDOWN_REQUESTS} requests each (µs)`);
+  const micros = (ms: number | undefined) => ((ms ?? Number.NaN) * 1000).toFixed(0).padStart(6);
+  steps.forEach((step, i) => {
+    const added = i === 0 || i === steps.length - 1 ? '' : ` ${micros((cpu[i] ?? 0) - (cpu[i - 1] ?? 0))} added`;
+    console.log(`  ${step.label.padEnd(44)}${micros(cpu[i])}${added}`);
+  });
+}
+
 async function main(): Promise<void> {
   const children: ChildProcess[] = [];
   try {
@@ -395,30 +434,40 @@ async function main(): Promise<void> {
     const announce = `http://${LOOPBACK}:${tracker.port}/announce`;
     const torrent = benchTorrent(announce);
     const body = multipartBody(torrent.bytes);
-    const [bareServer, warmServer, coldServer, ...stageServers] = await Promise.all([
-      startChild('bare'),
-      startChild('warm', announce),
-      startChild('cold', announce),
-      ...(BREAKDOWN ? STAGES.slice(1).map((_, i) => startChild(`stage${i + 1}`, announce)) : []),
-    ]);
-    children.push(bareServer.child, warmServer.child, coldServer.child, ...stageServers.map((s) => s.child));
+    const processes = async (role: Role): Promise<ServerChild[]> => {
+      const started: ServerChild[] = [];
+      // One at a time: a dozen children compiling TypeScript at once would time out on 2 cores.
+      for (let i = 0; i < PROCESSES; i++) {
+        const child = await startChild(role, announce);
+        children.push(child.child);
+        started.push(child);
+      }
+      return started;
+    };
+    const bareServers = await processes('bare');
+    const warmServers = await processes('warm');
+    const coldServers = await processes('cold');
+    const stageServers: ServerChild[][] = [];
+    if (BREAKDOWN) for (let level = 1; level < STAGES.length; level++) stageServers.push(await processes(`stage${level}`));
 
     const json = 'application/json';
-    const bare: Scenario = { label: 'bare express + multer (no work)', server: bareServer, accept: json };
+    const bare: Scenario = { label: 'bare express + multer (no work)', servers: bareServers, accept: json };
     const ours: Scenario[] = [
-      { label: 'trackerscope, cache warm, JSON', server: warmServer, accept: json },
-      { label: 'trackerscope, cache warm, HTML page', server: warmServer, accept: 'text/html' },
-      { label: 'trackerscope, cache cold, JSON', server: coldServer, accept: json },
-      { label: 'trackerscope, cache cold, HTML page', server: coldServer, accept: 'text/html' },
-      ...stageServers.map((server, i) => ({ label: `stage: ${STAGES[i + 1]}`, server, accept: json })),
+      { label: 'trackerscope, cache warm, JSON', servers: warmServers, accept: json },
+      { label: 'trackerscope, cache warm, HTML page', servers: warmServers, accept: 'text/html' },
+      { label: 'trackerscope, cache cold, JSON', servers: coldServers, accept: json },
+      { label: 'trackerscope, cache cold, HTML page', servers: coldServers, accept: 'text/html' },
     ];
+    const stages: Scenario[] = stageServers.map((servers, i) => ({ label: STAGES[i + 1] ?? '', servers, accept: json }));
 
     console.log(
       `POST /scrape, the same multipart upload to every server: torrent ${torrent.bytes.length} bytes, ${BENCH_FILES} files, 1 HTTP tracker on loopback; ` +
-        `autocannon ${CONNECTIONS} connections; ${WARMUP_S} s warm-up per scenario, then ${ROUNDS} rounds of ${DURATION_S} s, ` +
-        'each run of ours between two runs of the bare route (figures: medians; rounds: spread of the per-round ratios)',
+        `autocannon ${CONNECTIONS} connections; ${PROCESSES} processes per server, each warmed up ${WARMUP_S} s per scenario; then ${ROUNDS} rounds ` +
+        `of ${DURATION_S} s, each run of ours between two runs of the bare route (figures: medians; rounds: spread of the per-round ratios)`,
     );
-    for (const s of [bare, ...ours]) await load(s, body, WARMUP_S, null);
+    for (const s of [bare, ...ours, ...stages]) {
+      for (let i = 0; i < s.servers.length; i++) await load(s, i, body, { seconds: WARMUP_S }, null);
+    }
 
     const regimes: Regime[] = [
       { title: 'Full load: autocannon sends as fast as each server answers.', rate: null },
@@ -433,10 +482,11 @@ async function main(): Promise<void> {
           ]
         : []),
     ];
-    for (const regime of regimes) {
+    // BENCH_ROUNDS=0: only the breakdown.
+    for (const regime of ROUNDS > 0 ? regimes : []) {
       const measured = await measureRegime(regime, bare, ours, body);
       printRegime(regime, measured.bare, measured.ours);
-      const [warmJson, warmHtml, coldJson, coldHtml, ...stages] = measured.ours;
+      const [warmJson, warmHtml, coldJson, coldHtml] = measured.ours;
       for (const m of [warmJson, warmHtml]) {
         if (!m) continue;
         console.log(
@@ -447,18 +497,11 @@ async function main(): Promise<void> {
       for (const m of [coldJson, coldHtml]) {
         if (m) console.log(`${m.scenario.label.replace('trackerscope, ', '')}: ${m.ratio.toFixed(2)}× the bare route (also asks the tracker every time)`);
       }
-      if (stages.length > 0 && warmJson) {
-        console.log("breakdown (server CPU each part adds per request, from the per-round ratios × the bare route's median; noise is several µs):");
-        let previous = 1;
-        for (const m of stages) {
-          console.log(`  ${m.scenario.label.replace('stage: ', '').padEnd(24)}${((m.ratio - previous) * measured.bare.cpuMsPerRequest * 1000).toFixed(0).padStart(6)} µs`);
-          previous = m.ratio;
-        }
-        console.log(
-          `  ${'rest of the app'.padEnd(24)}${((warmJson.ratio - previous) * measured.bare.cpuMsPerRequest * 1000).toFixed(0).padStart(6)} µs` +
-            '  (routing, upload checks, Accept, settings)',
-        );
-      }
+    }
+    const [warmJson, warmHtml] = ours;
+    if (BREAKDOWN && warmJson && warmHtml) {
+      const app = { ...warmJson, label: 'the app, warm, JSON (rest: routing, checks)' };
+      await breakdown([bare, ...stages, app, { ...warmHtml, label: 'the app, warm, HTML page' }], body);
     }
   } finally {
     for (const child of children) child.kill('SIGTERM');
