@@ -102,6 +102,9 @@ export function scrapeInputOf(req: Request): ScrapeInput {
       `The "${TORRENT_FIELD}" field must carry a file upload, not text. Paste magnet links and info-hashes into "${MAGNET_FIELD}".`,
     );
   }
+  if (Array.isArray(magnetValue)) {
+    throw new WebError('UPLOAD_MANY_MAGNETS', `Send one magnet link or info-hash in "${MAGNET_FIELD}", not several.`);
+  }
   if (file && text !== '') {
     throw new WebError('UPLOAD_BOTH_INPUTS', 'Send either a .torrent file or a magnet link, not both.');
   }

@@ -393,6 +393,15 @@ describe('bad uploads', () => {
     );
   });
 
+  it('two magnet fields is a 400 that says to send one', async () => {
+    await expectProblem(
+      (accept) => request(app).post('/scrape').set('Accept', accept).field('magnet', torrent.infoHash).field('magnet', torrent.infoHash),
+      400,
+      'UPLOAD_MANY_MAGNETS',
+      'not several',
+    );
+  });
+
   it('a file and a magnet together is a 400', async () => {
     await expectProblem(
       (accept) =>
