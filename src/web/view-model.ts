@@ -202,13 +202,31 @@ function allTrackers(torrent: Torrent): string[] {
 }
 
 /** A magnet link for the torrent (BEP 9; `btmh` for v2 per BEP 52), trackers in tier order. */
+/** At most `max` code points of `value`, never splitting a surrogate pair. */
+export function cutCodePoints(value: string, max: number): string {
+  if (value.length <= max) return value;
+  let count = 0;
+  for (let i = 0; i < value.length; i++) {
+    if (count === max) return value.slice(0, i);
+    const code = value.charCodeAt(i);
+    if (code >= 0xd800 && code <= 0xdbff && i + 1 < value.length) {
+      const next = value.charCodeAt(i + 1);
+      if (next >= 0xdc00 && next <= 0xdfff) i++;
+    }
+    count++;
+  }
+  return value;
+}
+
 export function magnetFor(torrent: Torrent): string | null {
   const parts: string[] = [];
   if (torrent.infoHashV1) parts.push(`xt=${MAGNET_BTIH_PREFIX}${torrent.infoHashV1}`);
   if (torrent.infoHashV2) parts.push(`xt=${MAGNET_BTMH_PREFIX}${torrent.infoHashV2}`);
   if (parts.length === 0) return null;
   if (torrent.name) {
-    const name = displayText(torrent.name, MAX_MAGNET_NAME_CHARS).text;
+    // The name as it is (encodeURIComponent makes any character safe), only cut to length: the
+    // display replacements (bidi marks shown as ⟨U+202E⟩, …) would rename the torrent.
+    const name = cutCodePoints(torrent.name, MAX_MAGNET_NAME_CHARS);
     parts.push(`dn=${encodeURIComponent(name)}`);
   }
   for (const tracker of allTrackers(torrent)) parts.push(`tr=${encodeURIComponent(tracker)}`);

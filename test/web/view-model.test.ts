@@ -10,6 +10,7 @@ import {
   jsonResult,
   linkify,
   MAX_PERMALINK_CHARS,
+  cutCodePoints,
   magnetFor,
   permalinkFor,
   resultView,
@@ -200,6 +201,14 @@ describe('magnet links and permalinks', () => {
     expect(parsed.infoHashV2).toBe(V2);
     expect(parsed.name).toBe('a name & more');
     expect(parsed.trackers.flat()).toEqual(['http://a.example/announce?passkey=x&y=1', 'udp://b.example:80', 'wss://c.example/']);
+  });
+
+  it('the magnet keeps the real name (bidi marks and all), only cut by code points', () => {
+    const name = 'evil\u202Etxt.exe 🎬';
+    const magnet = magnetFor(torrent({ name }))!;
+    expect(new URL(magnet).searchParams.get('dn')).toBe(name);
+    expect(cutCodePoints('a🎬b', 2)).toBe('a🎬');
+    expect(cutCodePoints('abc', 5)).toBe('abc');
   });
 
   it('no permalink when a public torrent announces with a passkey', () => {
