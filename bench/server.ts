@@ -54,6 +54,8 @@ const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 6);
 /** Seconds of load before anything is measured, so JIT and the cache are warm (BENCH_WARMUP_S). */
 const WARMUP_S = Number(process.env.BENCH_WARMUP_S ?? 2);
 const BREAKDOWN = process.env.BENCH_BREAKDOWN === '1';
+/** Seconds of unmeasured load right before every measured run (BENCH_RESUME_S). */
+const RESUME_S = Number(process.env.BENCH_RESUME_S ?? 1);
 /** Processes per server (BENCH_PROCESSES); rounds rotate over them. */
 const PROCESSES = Number(process.env.BENCH_PROCESSES ?? 3);
 /** Breakdown: runs per stage (BENCH_BREAKDOWN_BATCHES) and requests per run (BENCH_BREAKDOWN_REQUESTS). */
@@ -309,6 +311,19 @@ async function load(scenario: Scenario, run: number, body: Buffer, length: RunLe
   const { default: autocannon } = (await import(AUTOCANNON_MODULE)) as { default: Autocannon };
   const server = scenario.servers[run % scenario.servers.length];
   if (!server) throw new Error(`${scenario.label}: no server process`);
+  // A process that sat idle while the others were measured has had V8 shrink its heap; the first
+  // second back under load regrows it. Unmeasured, so no scenario pays for its place in the order.
+  if (RESUME_S > 0) {
+    await autocannon({
+      url: `http://${LOOPBACK}:${server.port}/scrape`,
+      method: 'POST',
+      connections: CONNECTIONS,
+      duration: RESUME_S,
+      ...(rate === null ? {} : { overallRate: rate }),
+      headers: { 'content-type': `multipart/form-data; boundary=${MULTIPART_BOUNDARY}`, accept: scenario.accept },
+      body,
+    });
+  }
   const cpuBefore = await server.cpu();
   const result = await autocannon({
     url: `http://${LOOPBACK}:${server.port}/scrape`,
