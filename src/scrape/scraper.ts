@@ -407,6 +407,7 @@ function initialRow(plan: TrackerPlan, hash: SwarmHash): TrackerStat {
     ms: 0,
     family: null,
     cached: false,
+    answeredAt: null,
   };
 }
 

@@ -31,6 +31,11 @@ export interface TrackerStat {
   /** Address family that answered, when a network exchange happened. */
   family: 4 | 6 | null;
   cached: boolean;
+  /**
+   * When the tracker gave the answer this row shows (epoch milliseconds): the request's own time for
+   * a fresh answer, the original time for one served from the cache. Null when no answer was had.
+   */
+  answeredAt: number | null;
 }
 
 /** What one protocol client returns for one hash. */

@@ -64,6 +64,7 @@ function stat(overrides: Partial<TrackerStat> = {}): TrackerStat {
     ms: 12,
     family: 4,
     cached: false,
+    answeredAt: null,
     ...overrides,
   };
 }
