@@ -8,7 +8,9 @@ import type { ScrapeCounts } from './types.js';
  * - failures (errors, timeouts) are kept too, for the shorter `errorTtlMs`, so a dead tracker is
  *   not asked again by every refresh;
  * - concurrent requests for the same key share one network request (in-flight de-duplication);
- * - entries are bounded; the oldest is evicted first.
+ * - entries are bounded; the oldest is evicted first;
+ * - every answer keeps the time it was received (this cache's clock), so an answer served again
+ *   says how old it is, and callers joined to one request all report that request's time.
  *
  * One cache serves one OutboundPolicy: an answer fetched while private addresses were allowed is
  * served to any caller of the same cache.
@@ -44,8 +46,14 @@ export type ScrapeOutcome =
 /** Where an answer came from: the cache, a request another caller had already started, or ours. */
 export type OutcomeSource = 'cache' | 'shared' | 'network';
 
-export interface ResolvedOutcome {
+/** An outcome with the time (epoch ms, the cache's clock) it came back from the tracker. */
+export interface ReceivedOutcome {
   outcome: ScrapeOutcome;
+  receivedAt: number;
+}
+
+export interface ResolvedOutcome extends ReceivedOutcome {
+  /** Where it came from; `receivedAt` is the original time in every case, never the time it was read back. */
   source: OutcomeSource;
 }
 
@@ -57,12 +65,14 @@ export interface ScrapeCacheOptions {
   errorTtlMs?: number;
   maxEntries?: number;
   maxHonouredIntervalMs?: number;
-  /** Clock in milliseconds; injectable for tests. */
+  /**
+   * Wall clock in epoch milliseconds: it times the TTLs and stamps each answer's `receivedAt`, which
+   * callers show to people. Injectable for tests.
+   */
   now?: () => number;
 }
 
-interface Entry {
-  outcome: ScrapeOutcome;
+interface Entry extends ReceivedOutcome {
   expiresAt: number;
 }
 
@@ -74,7 +84,7 @@ export class ScrapeCache {
   private readonly now: () => number;
   /** Insertion order is age order: the first key is the oldest. */
   private readonly entries = new Map<string, Entry>();
-  private readonly inFlight = new Map<string, Promise<ScrapeOutcome>>();
+  private readonly inFlight = new Map<string, Promise<ReceivedOutcome>>();
 
   constructor(options: ScrapeCacheOptions = {}) {
     this.ttlMs = nonNegative(options.ttlMs ?? DEFAULT_SCRAPE_TTL_MS, 'ttlMs');
@@ -97,8 +107,8 @@ export class ScrapeCache {
     return this.inFlight.size;
   }
 
-  /** A fresh stored answer, or undefined. */
-  peek(scrapeKey: string, infoHash: string): ScrapeOutcome | undefined {
+  /** A fresh stored answer with the time it was received, or undefined. */
+  peek(scrapeKey: string, infoHash: string): ReceivedOutcome | undefined {
     const key = keyOf(scrapeKey, infoHash);
     const entry = this.entries.get(key);
     if (!entry) return undefined;
@@ -106,7 +116,7 @@ export class ScrapeCache {
       this.entries.delete(key);
       return undefined;
     }
-    return entry.outcome;
+    return { outcome: entry.outcome, receivedAt: entry.receivedAt };
   }
 
   /**
@@ -121,14 +131,14 @@ export class ScrapeCache {
       if (results.has(hash)) continue;
       const fresh = this.peek(scrapeKey, hash);
       if (fresh) {
-        results.set(hash, Promise.resolve({ outcome: fresh, source: 'cache' }));
+        results.set(hash, Promise.resolve({ ...fresh, source: 'cache' }));
         continue;
       }
       const shared = this.inFlight.get(keyOf(scrapeKey, hash));
       if (shared) {
         results.set(
           hash,
-          shared.then((outcome) => ({ outcome, source: 'shared' as const })),
+          shared.then((received) => ({ ...received, source: 'shared' as const })),
         );
         continue;
       }
@@ -136,52 +146,58 @@ export class ScrapeCache {
     }
     if (missing.length === 0) return results;
 
-    const batch = fetchMissing(missing).catch(
-      // A fetcher should turn every failure into outcomes; if one throws anyway, report it to the
-      // waiters without storing it.
-      (err: unknown) =>
-        new Map<string, ScrapeOutcome>(
-          missing.map((hash) => [
-            hash,
-            { status: 'error', error: err instanceof Error ? err.message : String(err), family: null, transient: true },
-          ]),
-        ),
-    );
+    const batch = fetchMissing(missing)
+      .catch(
+        // A fetcher should turn every failure into outcomes; if one throws anyway, report it to the
+        // waiters without storing it.
+        (err: unknown) =>
+          new Map<string, ScrapeOutcome>(
+            missing.map((hash) => [
+              hash,
+              { status: 'error', error: err instanceof Error ? err.message : String(err), family: null, transient: true },
+            ]),
+          ),
+      )
+      // One request, one moment: every hash of the batch (and every caller sharing it) gets the same time.
+      .then((answers) => ({ answers, receivedAt: this.now() }));
     for (const hash of missing) {
       const key = keyOf(scrapeKey, hash);
       const single = batch.then(
-        (answers): ScrapeOutcome =>
-          answers.get(hash) ?? { status: 'error', error: 'the tracker gave no answer for this info-hash', family: null },
+        ({ answers, receivedAt }): ReceivedOutcome => ({ outcome: answers.get(hash) ?? NO_ANSWER_FOR_HASH, receivedAt }),
       );
       this.inFlight.set(key, single);
-      void single.then((outcome) => {
+      void single.then((received) => {
         if (this.inFlight.get(key) === single) this.inFlight.delete(key);
-        this.store(key, outcome);
+        this.store(key, received);
       });
       results.set(
         hash,
-        single.then((outcome) => ({ outcome, source: 'network' as const })),
+        single.then((received) => ({ ...received, source: 'network' as const })),
       );
     }
     return results;
   }
 
-  /** Store an answer directly (e.g. from another code path); refusals and transient failures are ignored. */
-  set(scrapeKey: string, infoHash: string, outcome: ScrapeOutcome): void {
-    this.store(keyOf(scrapeKey, infoHash), outcome);
+  /**
+   * Store an answer directly (e.g. from another code path), received `receivedAt` (by default now);
+   * refusals and transient failures are ignored. Its lifetime counts from `receivedAt`.
+   */
+  set(scrapeKey: string, infoHash: string, outcome: ScrapeOutcome, receivedAt: number = this.now()): void {
+    this.store(keyOf(scrapeKey, infoHash), { outcome, receivedAt });
   }
 
   clear(): void {
     this.entries.clear();
   }
 
-  private store(key: string, outcome: ScrapeOutcome): void {
+  private store(key: string, { outcome, receivedAt }: ReceivedOutcome): void {
     // A refusal depends on the caller's policy, not on the tracker: nothing to remember.
     if (outcome.status === 'blocked' || (outcome.status !== 'ok' && outcome.transient)) return;
     const ttl = this.ttlOf(outcome);
     this.entries.delete(key);
     if (ttl <= 0 || this.maxEntries === 0) return;
-    this.entries.set(key, { outcome, expiresAt: this.now() + ttl });
+    // Freshness is the answer's age, not the entry's: the lifetime counts from when it was received.
+    this.entries.set(key, { outcome, receivedAt, expiresAt: receivedAt + ttl });
     while (this.entries.size > this.maxEntries) {
       const oldest = this.entries.keys().next();
       if (oldest.done) break;
@@ -195,6 +211,13 @@ export class ScrapeCache {
     return Math.max(this.ttlMs, Math.min(asked, this.maxHonouredIntervalMs));
   }
 }
+
+/** What a hash the tracker's reply left out is recorded as. */
+export const NO_ANSWER_FOR_HASH: ScrapeOutcome = Object.freeze({
+  status: 'error',
+  error: 'the tracker gave no answer for this info-hash',
+  family: null,
+});
 
 /** A newline cannot occur in a URL we scrape, so it separates the two parts unambiguously. */
 function keyOf(scrapeKey: string, infoHash: string): string {

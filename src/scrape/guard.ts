@@ -1,8 +1,7 @@
 import { lookup as dnsLookup } from 'node:dns/promises';
 import { isIP, isIPv4 } from 'node:net';
 import ipaddr from 'ipaddr.js';
-import { TrackerscopeError } from '../errors.js';
-import { ScrapeError } from './errors.js';
+import { dnsFailure, ScrapeError } from './errors.js';
 
 /**
  * Outbound safety: a hostile .torrent must never aim this server at its own network. Every
@@ -16,7 +15,8 @@ export interface OutboundPolicy {
 
 export const SECURE_POLICY: OutboundPolicy = Object.freeze({ allowPrivate: false });
 
-export class BlockedAddressError extends TrackerscopeError {
+/** Nothing was sent: the address is the reason, so it is named (it is the resolved address, never a URL). */
+export class BlockedAddressError extends ScrapeError {
   constructor(
     readonly host: string,
     readonly address: string,
@@ -254,7 +254,7 @@ export class DnsResolver {
     if (index !== -1) this.#queue.splice(index, 1);
     const key = pending.name.toLowerCase();
     if (this.#pending.get(key) === pending) this.#pending.delete(key);
-    pending.settle({ error: new ScrapeError('SCRAPE_DNS', `the lookup of ${pending.name} was abandoned`) });
+    pending.settle({ error: new ScrapeError('SCRAPE_DNS', "the lookup of the tracker's host name was abandoned: nobody waits for it any more") });
   }
 
   #start(key: string, pending: PendingLookup): void {
@@ -274,12 +274,15 @@ export class DnsResolver {
           const addresses = Object.freeze(
             found.map((a): ResolvedAddress => ({ address: a.address, family: a.family === 6 ? 6 : 4 })),
           );
-          if (addresses.length === 0) throw new Error('no address');
+          if (addresses.length === 0) {
+            pending.settle({ error: noAddress() });
+            return;
+          }
           this.#remember(key, addresses);
           pending.settle({ addresses });
         },
       )
-      .catch((err: unknown) => pending.settle({ error: new ScrapeError('SCRAPE_DNS', `cannot resolve ${pending.name}`, { cause: err }) }))
+      .catch((err: unknown) => pending.settle({ error: dnsFailure(err) }))
       .finally(() => {
         if (this.#pending.get(key) === pending) this.#pending.delete(key);
         this.#running--;
@@ -297,6 +300,11 @@ export class DnsResolver {
       if (!oldest.done) this.#cache.delete(oldest.value);
     }
   }
+}
+
+/** A name that resolved to nothing: like a missing name to the row, but worded for what happened. */
+function noAddress(): ScrapeError {
+  return new ScrapeError('SCRAPE_DNS', "the tracker's host name has no address");
 }
 
 function positiveInt(value: number, name: string): number {
@@ -331,7 +339,7 @@ export async function resolveAllowed(
   const allowed = found.filter((a) => isAddressAllowed(a.address, policy));
   if (allowed.length === 0) {
     const first = found[0];
-    if (!first) throw new ScrapeError('SCRAPE_DNS', `cannot resolve ${bare}`);
+    if (!first) throw noAddress();
     throw new BlockedAddressError(bare, first.address, addressRange(first.address));
   }
   return allowed;

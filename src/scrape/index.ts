@@ -8,15 +8,18 @@ export {
   type ScrapeCacheOptions,
   type ScrapeOutcome,
 } from './cache.js';
+export { ScrapeError, type ScrapeErrorCode } from './errors.js';
 export {
   addressRange,
   BlockedAddressError,
+  DnsResolver,
   isAddressAllowed,
   type OutboundPolicy,
   SECURE_POLICY,
 } from './guard.js';
-export { GuardedAgent } from './http.js';
+export { GuardedAgent, MAX_HASHES_PER_HTTP_SCRAPE } from './http.js';
 export {
+  AddressLimiter,
   DEFAULT_MAX_IN_FLIGHT_OVERALL,
   DEFAULT_MAX_IN_FLIGHT_PER_HOST,
   type LimiterOptions,

@@ -1,4 +1,4 @@
-import { TrackerscopeError } from '../errors.js';
+import { ScrapeError } from './errors.js';
 import { canonicalAddress } from './guard.js';
 
 /**
@@ -21,7 +21,7 @@ export interface LimiterOptions {
   maxQueued?: number;
 }
 
-export class LimiterQueueFullError extends TrackerscopeError {
+export class LimiterQueueFullError extends ScrapeError {
   constructor(limit: number) {
     super('SCRAPE_QUEUE_FULL', `too many tracker requests waiting (limit ${limit})`);
   }

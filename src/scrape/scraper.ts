@@ -1,7 +1,8 @@
 import { defaultMaxListeners, setMaxListeners } from 'node:events';
 import { TrackerscopeError } from '../errors.js';
 import type { Torrent } from '../torrent/types.js';
-import type { ResolvedOutcome, ScrapeCache, ScrapeOutcome } from './cache.js';
+import { NO_ANSWER_FOR_HASH, type ResolvedOutcome, type ScrapeCache, type ScrapeOutcome } from './cache.js';
+import { ScrapeError, type ScrapeErrorCode } from './errors.js';
 import type { OutboundPolicy } from './guard.js';
 import { GuardedAgent, scrapeHttp } from './http.js';
 import { type RequestLimiter, sharedLimiter } from './limiter.js';
@@ -71,7 +72,7 @@ export function swarmHashesOf(torrent: Pick<Torrent, 'infoHashV1' | 'infoHashV2'
 function swarmHash(hex: string, kind: HashKind): SwarmHash {
   const lower = hex.toLowerCase();
   if (!/^[0-9a-f]{40}$/.test(lower)) {
-    throw new TrackerscopeError('SCRAPE_BAD_HASH', `the ${kind} info-hash is not ${TRACKER_HASH_HEX_LENGTH} hex digits`);
+    throw new ScrapeError('SCRAPE_BAD_HASH', `the ${kind} info-hash is not ${TRACKER_HASH_HEX_LENGTH} hex digits`);
   }
   return { hex: lower, bytes: Buffer.from(lower, 'hex'), kind };
 }
@@ -190,10 +191,10 @@ export async function scrapeAll(torrent: Torrent, opts: ScrapeAllOptions): Promi
       const answer = answers.get(hash.hex);
       if (!answer) return;
       work.push(
-        answer.then(({ outcome, source }) => {
+        answer.then((resolved) => {
           if (signal.aborted) return;
-          const ms = source === 'cache' ? 0 : Math.round(performance.now() - started);
-          fillGroup(group, rows, hashIndex, hash, outcome, source, ms, opts.logger);
+          const ms = resolved.source === 'cache' ? 0 : Math.round(performance.now() - started);
+          fillGroup(group, rows, hashIndex, hash, resolved, ms, opts.logger);
         }),
       );
     });
@@ -285,19 +286,19 @@ function fillFromCache(
   cache: ScrapeCache,
   logger: ScrapeLogger | undefined,
 ): boolean {
-  const outcomes: ScrapeOutcome[] = [];
+  const found: ResolvedOutcome[] = [];
   for (const group of groups) {
     for (const hash of hashes) {
       const fresh = cache.peek(group.endpoint.key, hash.hex);
       if (!fresh) return false;
-      outcomes.push(fresh);
+      found.push({ ...fresh, source: 'cache' });
     }
   }
   let next = 0;
   for (const group of groups) {
     hashes.forEach((hash, hashIndex) => {
-      const outcome = outcomes[next++];
-      if (outcome) fillGroup(group, rows, hashIndex, hash, outcome, 'cache', 0, logger);
+      const resolved = found[next++];
+      if (resolved) fillGroup(group, rows, hashIndex, hash, resolved, 0, logger);
     });
   }
   return true;
@@ -309,17 +310,17 @@ function fillGroup(
   rows: TrackerStat[][],
   hashIndex: number,
   hash: SwarmHash,
-  outcome: ScrapeOutcome,
-  source: ResolvedOutcome['source'],
+  resolved: ResolvedOutcome,
   ms: number,
   logger: ScrapeLogger | undefined,
 ): void {
+  const { outcome, source } = resolved;
   // Trackers echo our request (path passkeys, query) in their errors: those never reach a row.
   const error = outcome.status === 'ok' ? null : redactText(outcome.error, secretsOfGroup(group));
   const warning = outcome.status === 'ok' && outcome.warning !== null ? redactText(outcome.warning, secretsOfGroup(group)) : null;
   for (const planIndex of group.planIndices) {
     const row = rows[planIndex]?.[hashIndex];
-    if (row) fillRow(row, outcome, error, warning, source, ms);
+    if (row) fillRow(row, resolved, error, warning, ms);
   }
   logger?.debug(
     {
@@ -415,17 +416,12 @@ function initialRow(plan: TrackerPlan, hash: SwarmHash): TrackerStat {
 export const UNKNOWN_TORRENT_WARNING = 'the tracker does not know this torrent';
 
 /** `error` and `warning`: the outcome's texts, already redacted. */
-function fillRow(
-  row: TrackerStat,
-  outcome: ScrapeOutcome,
-  error: string | null,
-  warning: string | null,
-  source: ResolvedOutcome['source'],
-  ms: number,
-): void {
+function fillRow(row: TrackerStat, resolved: ResolvedOutcome, error: string | null, warning: string | null, ms: number): void {
+  const { outcome } = resolved;
   row.status = outcome.status;
   row.family = outcome.family;
-  row.cached = source === 'cache';
+  row.cached = resolved.source === 'cache';
+  row.answeredAt = answeredAtOf(outcome, resolved.receivedAt);
   row.ms = ms;
   if (outcome.status === 'ok') {
     const { counts } = outcome;
@@ -439,6 +435,21 @@ function fillRow(
   } else {
     row.error = error;
   }
+}
+
+/**
+ * When the information a row shows was obtained (`TrackerStat.answeredAt`). For `ok`, when the
+ * tracker's answer arrived. For `error`, when the failure was established: the tracker's refusal or
+ * unreadable reply, or the network's own answer (connection refused or reset, name does not exist,
+ * certificate rejected). Each is a fact about the tracker that the cache serves again for a while,
+ * so its age matters as much as an answer's. A timeout is the absence of any answer, and a blocked
+ * or transient outcome (the caller's policy, the caller leaving) says nothing about the tracker: null.
+ * `receivedAt` is the original time also for an answer served from the cache or shared with another caller.
+ */
+function answeredAtOf(outcome: ScrapeOutcome, receivedAt: number): number | null {
+  if (outcome.status === 'ok') return receivedAt;
+  if (outcome.status === 'error' && outcome.transient !== true) return receivedAt;
+  return null;
 }
 
 /** Ask one endpoint for every hash (one request), through the cache when there is one. */
@@ -457,13 +468,15 @@ function askEndpoint(endpoint: Endpoint, hashes: SwarmHash[], ctx: CallContext, 
       fetchMissing,
     );
   }
-  const batch = fetchMissing(hashes.map((hash) => hash.hex));
+  // Without a cache the wall clock stamps the answer, at the moment the one request settles.
+  const batch = fetchMissing(hashes.map((hash) => hash.hex)).then((answers) => ({ answers, receivedAt: Date.now() }));
   return new Map(
     hashes.map((hash) => [
       hash.hex,
       batch.then(
-        (answers): ResolvedOutcome => ({
-          outcome: answers.get(hash.hex) ?? { status: 'error', error: 'the tracker gave no answer for this info-hash', family: null },
+        ({ answers, receivedAt }): ResolvedOutcome => ({
+          outcome: answers.get(hash.hex) ?? NO_ANSWER_FOR_HASH,
+          receivedAt,
           source: 'network',
         }),
       ),
@@ -480,7 +493,7 @@ async function fetchEndpoint(endpoint: Endpoint, hashes: SwarmHash[], ctx: CallC
         const counts = answer.counts[i];
         const outcome: ScrapeOutcome = counts
           ? { status: 'ok', counts, warning: answer.warning, family: answer.family, minRequestIntervalMs: answer.minRequestIntervalMs }
-          : { status: 'error', error: 'the tracker gave no answer for this info-hash', family: answer.family };
+          : { ...NO_ANSWER_FOR_HASH, family: answer.family };
         return [hash.hex, outcome];
       }),
     );
@@ -490,34 +503,27 @@ async function fetchEndpoint(endpoint: Endpoint, hashes: SwarmHash[], ctx: CallC
   }
 }
 
+/**
+ * The clients that speak to a tracker by URL over the guarded agent: same options, same answer
+ * shape (`minRequestInterval` in seconds, a tracker warning), so one code path serves them all.
+ */
+const URL_CLIENTS = { http: scrapeHttp, https: scrapeHttp, ws: scrapeWebSocket, wss: scrapeWebSocket } as const;
+
 async function callClient(endpoint: Endpoint, hashes: SwarmHash[], ctx: CallContext): Promise<ClientAnswer> {
   const bytes = hashes.map((hash) => hash.bytes);
-  switch (endpoint.protocol) {
-    case 'http':
-    case 'https': {
-      const result = await scrapeHttp(endpoint.scrapeUrl, bytes, { signal: ctx.signal, policy: ctx.policy, dispatcher: ctx.dispatcher });
-      return {
-        counts: result.counts,
-        warning: result.warning,
-        minRequestIntervalMs: result.minRequestInterval === null ? null : result.minRequestInterval * MS_PER_SECOND,
-        family: result.family,
-      };
-    }
-    case 'udp': {
-      const result = await scrapeUdp(endpoint.host, endpoint.port, bytes, { signal: ctx.signal, policy: ctx.policy });
-      return { counts: result.counts, warning: null, minRequestIntervalMs: null, family: result.family };
-    }
-    case 'ws':
-    case 'wss': {
-      const result = await scrapeWebSocket(endpoint.scrapeUrl, bytes, { signal: ctx.signal, policy: ctx.policy, dispatcher: ctx.dispatcher });
-      return {
-        counts: result.counts,
-        warning: result.warning,
-        minRequestIntervalMs: result.minRequestInterval === null ? null : result.minRequestInterval * MS_PER_SECOND,
-        family: result.family,
-      };
-    }
+  if (endpoint.protocol === 'udp') {
+    // BEP 15 has no warning and no min_request_interval in a scrape reply.
+    const result = await scrapeUdp(endpoint.host, endpoint.port, bytes, { signal: ctx.signal, policy: ctx.policy });
+    return { counts: result.counts, warning: null, minRequestIntervalMs: null, family: result.family };
   }
+  const scrape = URL_CLIENTS[endpoint.protocol];
+  const result = await scrape(endpoint.scrapeUrl, bytes, { signal: ctx.signal, policy: ctx.policy, dispatcher: ctx.dispatcher });
+  return {
+    counts: result.counts,
+    warning: result.warning,
+    minRequestIntervalMs: result.minRequestInterval === null ? null : result.minRequestInterval * MS_PER_SECOND,
+    family: result.family,
+  };
 }
 
 /** Map whatever a client threw to a row status; the deadline firing means `timeout`. */
@@ -531,7 +537,7 @@ function failureOutcome(err: unknown, ctx: CallContext): ScrapeOutcome {
 }
 
 /** The error or anything in its `cause` chain carries this code. */
-function hasCode(err: unknown, code: string): boolean {
+function hasCode(err: unknown, code: ScrapeErrorCode): boolean {
   for (let e: unknown = err, depth = 0; e && depth < 8; e = (e as { cause?: unknown }).cause, depth++) {
     if ((e as { code?: unknown }).code === code) return true;
   }

@@ -32,8 +32,12 @@ export interface TrackerStat {
   family: 4 | 6 | null;
   cached: boolean;
   /**
-   * When the tracker gave the answer this row shows (epoch milliseconds): the request's own time for
-   * a fresh answer, the original time for one served from the cache. Null when no answer was had.
+   * When the information this row shows was obtained (epoch milliseconds): for `ok`, when the
+   * tracker's answer arrived; for `error`, when the failure was established (the tracker's refusal or
+   * unreadable reply, or the network's own answer: connection refused or reset, host name does not
+   * exist, certificate rejected). A row served from the cache, or shared with a concurrent request,
+   * keeps the original time. Null when nothing was learned about the tracker: `timeout` (also when
+   * cached), `blocked`, `unsupported`, `skipped`.
    */
   answeredAt: number | null;
 }

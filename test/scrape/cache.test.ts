@@ -2,6 +2,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import {
   DEFAULT_ERROR_TTL_MS,
   DEFAULT_SCRAPE_TTL_MS,
+  type ResolvedOutcome,
   ScrapeCache,
   type ScrapeOutcome,
 } from '../../src/scrape/cache.js';
@@ -35,8 +36,8 @@ function counting(answer: (hash: string) => ScrapeOutcome) {
   return { calls, fetch };
 }
 
-async function all(map: Map<string, Promise<{ outcome: ScrapeOutcome; source: string }>>) {
-  const out: Record<string, { outcome: ScrapeOutcome; source: string }> = {};
+async function all(map: Map<string, Promise<ResolvedOutcome>>) {
+  const out: Record<string, ResolvedOutcome> = {};
   for (const [hash, promise] of map) out[hash] = await promise;
   return out;
 }
@@ -175,6 +176,79 @@ describe('ScrapeCache', () => {
     expect(cache.size).toBe(0);
     const forgot = await all(cache.resolve(URL_A, [H2], async () => new Map()));
     expect(forgot[H2]!.outcome.status).toBe('error');
+  });
+
+  it('stamps an answer with the clock when it comes back, not when it was asked for', async () => {
+    let now = 10_000;
+    const cache = new ScrapeCache({ now: () => now });
+    let reply!: () => void;
+    const replied = new Promise<void>((resolve) => {
+      reply = resolve;
+    });
+    const pending = cache.resolve(URL_A, [H1, H2], async (missing) => {
+      await replied;
+      return new Map(missing.map((hash) => [hash, ok(3)]));
+    });
+    now = 10_250;
+    reply();
+    const fresh = await all(pending);
+    // One request, one moment, for every hash it carried.
+    expect([fresh[H1]!.receivedAt, fresh[H2]!.receivedAt]).toEqual([10_250, 10_250]);
+    expect(cache.peek(URL_A, H1)).toEqual({ outcome: ok(3), receivedAt: 10_250 });
+  });
+
+  it('an answer served again keeps its original time, from peek and from resolve alike', async () => {
+    let now = 1_000;
+    const cache = new ScrapeCache({ ttlMs: 60_000, now: () => now });
+    const f = counting(() => ok(4));
+    await all(cache.resolve(URL_A, [H1], f.fetch));
+    now = 31_000;
+    const again = await all(cache.resolve(URL_A, [H1], f.fetch));
+    expect(again[H1]).toMatchObject({ source: 'cache', receivedAt: 1_000 });
+    expect(cache.peek(URL_A, H1)?.receivedAt).toBe(1_000);
+    expect(f.calls).toHaveLength(1);
+  });
+
+  it('a failure is stamped and served with its time too', async () => {
+    let now = 500;
+    const cache = new ScrapeCache({ errorTtlMs: 5_000, now: () => now });
+    const f = counting(() => ({ status: 'error', error: 'tracker says: overloaded', family: 4 }));
+    expect((await all(cache.resolve(URL_A, [H1], f.fetch)))[H1]!.receivedAt).toBe(500);
+    now = 4_000;
+    expect((await all(cache.resolve(URL_A, [H1], f.fetch)))[H1]).toMatchObject({ source: 'cache', receivedAt: 500 });
+  });
+
+  it("callers joined to a request in flight get that request's time, whatever the clock says when they joined", async () => {
+    let now = 0;
+    const cache = new ScrapeCache({ now: () => now });
+    let reply!: () => void;
+    const replied = new Promise<void>((resolve) => {
+      reply = resolve;
+    });
+    const fetch = async (missing: string[]) => {
+      await replied;
+      return new Map(missing.map((hash) => [hash, ok(1)]));
+    };
+    const first = cache.resolve(URL_A, [H1], fetch);
+    now = 700;
+    const joined = cache.resolve(URL_A, [H1], fetch);
+    now = 900;
+    reply();
+    const [a, b] = [await all(first), await all(joined)];
+    expect(a[H1]).toMatchObject({ source: 'network', receivedAt: 900 });
+    expect(b[H1]).toMatchObject({ source: 'shared', receivedAt: 900 });
+  });
+
+  it("an entry's lifetime counts from when its answer was received", () => {
+    let now = 100_000;
+    const cache = new ScrapeCache({ ttlMs: 60_000, now: () => now });
+    cache.set(URL_A, H1, ok(2), 50_000);
+    cache.set(URL_A, H2, ok(2));
+    expect(cache.peek(URL_A, H1)).toEqual({ outcome: ok(2), receivedAt: 50_000 });
+    expect(cache.peek(URL_A, H2)?.receivedAt).toBe(100_000);
+    now = 110_000;
+    expect(cache.peek(URL_A, H1)).toBeUndefined();
+    expect(cache.peek(URL_A, H2)).toBeDefined();
   });
 
   it('treats hash case as the same key', async () => {

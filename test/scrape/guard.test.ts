@@ -2,8 +2,10 @@ import { createHash } from 'node:crypto';
 import { type AddressInfo, createServer, type Server } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TrackerscopeError } from '../../src/errors.js';
+import { ScrapeError } from '../../src/scrape/errors.js';
 import {
   addressRange,
+  BlockedAddressError,
   canonicalAddress,
   DNS_CACHE_TTL_MS,
   DnsResolver,
@@ -339,6 +341,49 @@ describe('DnsResolver: a bounded, signal-aware queue in front of dns.lookup', ()
     expect(dns.asked).toHaveLength(3);
     dns.answer('same.test');
     await retry;
+  });
+
+  it("a failed lookup is SCRAPE_DNS in plain words, naming neither the host nor the resolver's message", async () => {
+    const missing = new DnsResolver({
+      lookup: async () => {
+        throw Object.assign(new Error('getaddrinfo ENOTFOUND s3cr3t.tracker.test'), { code: 'ENOTFOUND', syscall: 'getaddrinfo' });
+      },
+    });
+    const err = missing.resolve('s3cr3t.tracker.test');
+    await expect(err).rejects.toBeInstanceOf(ScrapeError);
+    await expect(err).rejects.toMatchObject({ code: 'SCRAPE_DNS', message: "the tracker's host name does not exist (ENOTFOUND)" });
+    const later = new DnsResolver({
+      lookup: async () => {
+        throw Object.assign(new Error('getaddrinfo EAI_AGAIN s3cr3t.tracker.test'), { code: 'EAI_AGAIN' });
+      },
+    });
+    await expect(later.resolve('s3cr3t.tracker.test')).rejects.toMatchObject({
+      code: 'SCRAPE_DNS',
+      message: "the tracker's host name could not be looked up right now (EAI_AGAIN)",
+    });
+    const empty = new DnsResolver({ lookup: async () => [] });
+    await expect(empty.resolve('s3cr3t.tracker.test')).rejects.toMatchObject({ code: 'SCRAPE_DNS', message: "the tracker's host name has no address" });
+    const broken = new DnsResolver({
+      lookup: () => {
+        throw new Error('resolver exploded for s3cr3t.tracker.test');
+      },
+    });
+    await expect(broken.resolve('s3cr3t.tracker.test')).rejects.toMatchObject({ code: 'SCRAPE_DNS', message: "the tracker's host name could not be looked up" });
+  });
+
+  it('BlockedAddressError is a ScrapeError (SCRAPE_BLOCKED) that names the refused address and why', async () => {
+    const resolver = new DnsResolver({ lookup: async () => [{ address: '10.1.2.3', family: 4 }] });
+    const err = resolveAllowed('intranet.test', SECURE_POLICY, undefined, resolver);
+    await expect(err).rejects.toBeInstanceOf(BlockedAddressError);
+    await expect(err).rejects.toBeInstanceOf(ScrapeError);
+    await expect(err).rejects.toMatchObject({
+      name: 'BlockedAddressError',
+      code: 'SCRAPE_BLOCKED',
+      host: 'intranet.test',
+      address: '10.1.2.3',
+      range: 'private',
+      message: 'refused to contact 10.1.2.3 (private address) for intranet.test',
+    });
   });
 
   it('resolveAllowed judges what the resolver returns against the policy', async () => {

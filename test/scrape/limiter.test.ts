@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { createServer, type Socket } from 'node:net';
+import { ScrapeError } from '../../src/scrape/errors.js';
 import { GuardedAgent, scrapeHttp } from '../../src/scrape/http.js';
 import {
   AddressLimiter,
@@ -139,7 +140,11 @@ describe('RequestLimiter', () => {
     const limiter = new RequestLimiter({ maxPerHost: 1, maxOverall: 1, maxQueued: 2 });
     const g = gate();
     const tasks = [limiter.run('h', () => g.opened), limiter.run('h', () => g.opened), limiter.run('h', () => g.opened)];
-    await expect(limiter.run('h', () => g.opened)).rejects.toBeInstanceOf(LimiterQueueFullError);
+    const refused = limiter.run('h', () => g.opened);
+    await expect(refused).rejects.toBeInstanceOf(LimiterQueueFullError);
+    // A ScrapeError like every scrape failure, so its code is one the type system knows.
+    await expect(refused).rejects.toBeInstanceOf(ScrapeError);
+    await expect(refused).rejects.toMatchObject({ code: 'SCRAPE_QUEUE_FULL', message: 'too many tracker requests waiting (limit 2)' });
     g.open();
     await Promise.all(tasks);
   });

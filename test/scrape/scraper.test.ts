@@ -17,9 +17,11 @@ import type { Torrent } from '../../src/torrent/index.js';
 import { parseMagnet } from '../../src/torrent/index.js';
 import { infoHashesOf, replyWith, scrapeReplyBytes, startHttpServer } from '../support/http-trackers.js';
 import { opentrackerAvailable, type RunningOpentracker, startOpentracker } from '../support/opentracker.js';
-import { announcePeers, awkwardInfoHash, type BtTracker, hasIPv6Loopback, startBtTracker, toHex } from '../support/trackers.js';
+import { announcePeers, awkwardInfoHash, type BtTracker, ipv6LoopbackGate, startBtTracker, toHex } from '../support/trackers.js';
 
 const LOOPBACK_POLICY = { allowPrivate: true };
+/** IPv6 tests skip without ::1 only outside CI; under CI they run and fail (see ipv6LoopbackGate). */
+const v6 = await ipv6LoopbackGate();
 
 /** A hybrid torrent's two swarms: a v1 SHA-1 and a v2 SHA-256 (trackers see its first 20 bytes). */
 function hybridHashes(seed: number) {
@@ -195,8 +197,10 @@ describe('scrapeAll against real trackers on loopback', () => {
     expect(rows.map((r) => r.tier)).toEqual([0, 0, 1, 1]);
   });
 
-  it('says which address family answered (IPv6 loopback over UDP)', async (ctx) => {
-    if (!(await hasIPv6Loopback()) || bt.udp6Port === null) ctx.skip();
+  it.skipIf(!v6.run)('says which address family answered (IPv6 loopback over UDP)', async () => {
+    v6.require();
+    // With ::1 present the tracker listens on it: a missing port is a broken setup, not a skip.
+    expect(bt.udp6Port).not.toBeNull();
     const announce = `udp://[::1]:${bt.udp6Port}`;
     const rows = await scrapeAll(magnetTorrent({ v1Hex: btSwarm.v1Hex }, [announce]), { policy: LOOPBACK_POLICY, limiter: new RequestLimiter() });
     expect(rows).toHaveLength(1);
@@ -595,6 +599,137 @@ describe('scrapeAll fan-out rules', () => {
     const v2only = magnetTorrent({ v2Full: swarm.v2Full }, ['file:///x']);
     const rows = await scrapeAll(v2only, { policy: LOOPBACK_POLICY });
     expect(rows.map((r) => [r.hashKind, r.infoHash, r.status])).toEqual([['v2', swarm.v2TrackerHex, 'unsupported']]);
+  });
+});
+
+describe('answeredAt: when the information in each row was obtained', () => {
+  const table = (hex: string) => tableTracker(new Map([[hex, { complete: 3, incomplete: 1, downloaded: 7 }]]));
+
+  it('a fresh answer is stamped within the call, by the wall clock, for every swarm of the one request', async () => {
+    const swarm = hybridHashes(1100);
+    const server = await startHttpServer(table(swarm.v1Hex));
+    try {
+      const torrent = magnetTorrent(swarm, [`${server.origin}/announce`]);
+      const before = Date.now();
+      const rows = await scrapeAll(torrent, { policy: LOOPBACK_POLICY, limiter: new RequestLimiter() });
+      const after = Date.now();
+      expect(rows.map((r) => r.status)).toEqual(['ok', 'ok']);
+      const [v1, v2] = rows.map((r) => r.answeredAt);
+      expect(v1).not.toBeNull();
+      expect(v1!).toBeGreaterThanOrEqual(before);
+      expect(v1!).toBeLessThanOrEqual(after);
+      expect(v2).toBe(v1);
+    } finally {
+      await server.close();
+    }
+  });
+
+  it("a row served from the cache keeps the first answer's time (the cache's clock), not the time it was read back", async () => {
+    const swarm = hybridHashes(1200);
+    const server = await startHttpServer(table(swarm.v1Hex));
+    try {
+      let now = 1_700_000_000_000;
+      const cache = new ScrapeCache({ ttlMs: 60_000, now: () => now });
+      const torrent = magnetTorrent({ v1Hex: swarm.v1Hex }, [`${server.origin}/announce`]);
+      const first = await scrapeAll(torrent, { policy: LOOPBACK_POLICY, cache, limiter: new RequestLimiter() });
+      expect(first[0]).toMatchObject({ status: 'ok', cached: false, answeredAt: 1_700_000_000_000 });
+      now += 30_000;
+      const second = await scrapeAll(torrent, { policy: LOOPBACK_POLICY, cache, limiter: new RequestLimiter() });
+      expect(second[0]).toMatchObject({ status: 'ok', seeders: 3, cached: true, ms: 0, answeredAt: 1_700_000_000_000 });
+      expect(server.requests).toHaveLength(1);
+      // Once it expires, a new answer gets the new time.
+      now += 30_000;
+      const third = await scrapeAll(torrent, { policy: LOOPBACK_POLICY, cache, limiter: new RequestLimiter() });
+      expect(third[0]).toMatchObject({ cached: false, answeredAt: 1_700_000_060_000 });
+      expect(server.requests).toHaveLength(2);
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('callers sharing one request in flight report the same time, however late they joined', async () => {
+    const swarm = hybridHashes(1300);
+    const answer = table(swarm.v1Hex);
+    const server = await startHttpServer((req, res) => {
+      setTimeout(() => answer(req, res), 200);
+    });
+    try {
+      // Every reading of the clock moves it on: equal times can only be one stamp shared.
+      let now = 5_000_000;
+      const cache = new ScrapeCache({ now: () => (now += 1_000) });
+      const torrent = magnetTorrent({ v1Hex: swarm.v1Hex }, [`${server.origin}/announce`]);
+      const first = scrapeAll(torrent, { policy: LOOPBACK_POLICY, cache, limiter: new RequestLimiter() });
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      const joined = scrapeAll(torrent, { policy: LOOPBACK_POLICY, cache, limiter: new RequestLimiter() });
+      const [a, b] = await Promise.all([first, joined]);
+      expect(server.requests).toHaveLength(1);
+      expect(a[0]!.status).toBe('ok');
+      expect(b[0]!.cached).toBe(false);
+      expect(a[0]!.answeredAt).not.toBeNull();
+      expect(b[0]!.answeredAt).toBe(a[0]!.answeredAt);
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('an error row has the time it was established, kept when served from the cache; the error is in plain words', async () => {
+    const swarm = hybridHashes(1400);
+    const refusing = await startHttpServer(replyWith('d14:failure reason10:overloadede'));
+    const closed = await startHttpServer(replyWith(''));
+    const closedPort = closed.port;
+    await closed.close();
+    try {
+      let now = 2_000_000;
+      const cache = new ScrapeCache({ errorTtlMs: 10_000, now: () => now });
+      const trackers = [`${refusing.origin}/announce`, `http://127.0.0.1:${closedPort}/s3cr3t/announce`];
+      const torrent = magnetTorrent({ v1Hex: swarm.v1Hex }, trackers);
+      const first = await scrapeAll(torrent, { policy: LOOPBACK_POLICY, cache, limiter: new RequestLimiter() });
+      expect(first.map((r) => [r.status, r.answeredAt, r.cached])).toEqual([
+        ['error', 2_000_000, false],
+        ['error', 2_000_000, false],
+      ]);
+      expect(first[0]!.error).toBe('tracker says: overloaded');
+      expect(first[1]!.error).toBe('the tracker refused the connection: nothing listens on that port (ECONNREFUSED)');
+      now += 5_000;
+      const second = await scrapeAll(torrent, { policy: LOOPBACK_POLICY, cache, limiter: new RequestLimiter() });
+      expect(second.map((r) => [r.status, r.answeredAt, r.cached])).toEqual([
+        ['error', 2_000_000, true],
+        ['error', 2_000_000, true],
+      ]);
+      expect(refusing.requests).toHaveLength(1);
+    } finally {
+      await refusing.close();
+    }
+  });
+
+  it('no answer, no time: timeout (fresh and cached), blocked, unsupported and skipped rows are null', async () => {
+    const swarm = hybridHashes(1500);
+    const silentTcp = await startSilentTcp();
+    const server = await startHttpServer(table(swarm.v1Hex));
+    try {
+      const cache = new ScrapeCache();
+      const silent = `http://127.0.0.1:${silentTcp.port}/announce`;
+      const torrent = magnetTorrent({ v1Hex: swarm.v1Hex }, [silent, 'file:///etc/passwd', `${server.origin}/a/announce`, `${server.origin}/b/announce`]);
+      const opts = { policy: LOOPBACK_POLICY, cache, deadlineMs: 300, maxTrackers: 2, limiter: new RequestLimiter() };
+      const rows = await scrapeAll(torrent, opts);
+      expect(rows.map((r) => [r.status, r.answeredAt === null])).toEqual([
+        ['timeout', true],
+        ['unsupported', true],
+        ['ok', false],
+        ['skipped', true],
+      ]);
+      // The cut request settles into the cache just after the call returned.
+      for (let i = 0; i < 50 && cache.peek(`http://127.0.0.1:${silentTcp.port}/scrape`, swarm.v1Hex) === undefined; i++) {
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+      const again = await scrapeAll(torrent, opts);
+      expect(again[0]).toMatchObject({ status: 'timeout', cached: true, answeredAt: null });
+      const blocked = await scrapeAll(torrent, { ...opts, policy: SECURE_POLICY, cache: undefined });
+      expect(blocked.filter((r) => r.status === 'blocked').map((r) => r.answeredAt)).toEqual([null, null]);
+    } finally {
+      await silentTcp.close();
+      await server.close();
+    }
   });
 });
 
