@@ -136,9 +136,17 @@
       chosen.textContent = file ? `${file.name} · ${humanSize(file.size)}` : '';
       form.classList.toggle('has-file', Boolean(file));
     };
+    // On an error page the magnet field may come back marked invalid; once it is edited or
+    // emptied for a file, the mark (and its red border) no longer applies.
+    const clearMagnet = () => {
+      if (!magnet) return;
+      magnet.value = '';
+      magnet.removeAttribute('aria-invalid');
+    };
+    if (magnet) magnet.addEventListener('input', () => magnet.removeAttribute('aria-invalid'));
     input.addEventListener('change', () => {
       showChoice();
-      if (magnet && input.files && input.files.length > 0) magnet.value = '';
+      if (input.files && input.files.length > 0) clearMagnet();
     });
 
     form.addEventListener('submit', () => {
@@ -179,7 +187,7 @@
       }
       input.files = files;
       showChoice();
-      if (magnet) magnet.value = '';
+      clearMagnet();
       if (typeof form.requestSubmit === 'function') form.requestSubmit();
       else form.submit();
     });

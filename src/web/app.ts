@@ -4,13 +4,14 @@ import { type Logger, pino } from 'pino';
 import type { Config } from '../config.js';
 import { GuardedAgent, ScrapeCache } from '../scrape/index.js';
 import { DEFAULT_MAX_MAGNET_LENGTH } from '../torrent/index.js';
-import { errorHandler, type ProblemContext, WebError } from './errors.js';
+import { errorHandler, offerRetryForm, type ProblemContext, WebError } from './errors.js';
 import { scrapeRateLimiter } from './rate-limit.js';
 import { Templates } from './render.js';
 import { requestLog } from './request-log.js';
-import { healthRoutes } from './routes/health.js';
-import { homeRoutes } from './routes/home.js';
-import { scrapeRoutes } from './routes/scrape.js';
+import { HEALTH_ROUTE, healthRoutes } from './routes/health.js';
+import { HOME_ROUTE, homeRoutes } from './routes/home.js';
+import { methodRoutes, staticFilesOf } from './routes/methods.js';
+import { SCRAPE_ROUTE, scrapeRetryForm, scrapeRoutes } from './routes/scrape.js';
 import { securityHeaders } from './security-headers.js';
 import { scrapeUpload, uploadLimits } from './upload.js';
 
@@ -93,15 +94,24 @@ export function createApp(config: Config, deps: AppDeps = {}): Express {
   healthRoutes(app);
   homeRoutes(app, { maxUploadBytes: config.maxUploadBytes, allowPrivateTrackers: config.allowPrivateTrackers });
   scrapeRoutes(app, {
-      scrapeTimeoutMs: config.scrapeTimeoutMs,
-      allowPrivateTrackers: config.allowPrivateTrackers,
-      refreshIntervalMs: config.refreshIntervalMs,
-      maxMagnetChars,
-      cache,
-      dispatcher,
-      rateLimiter: scrapeRateLimiter({ max: config.rateLimitMax, windowMs: config.rateLimitWindowMs }, logger, problemContext),
+    scrapeTimeoutMs: config.scrapeTimeoutMs,
+    allowPrivateTrackers: config.allowPrivateTrackers,
+    refreshIntervalMs: config.refreshIntervalMs,
+    maxMagnetChars,
+    cache,
+    dispatcher,
+    rateLimiter: scrapeRateLimiter({ max: config.rateLimitMax, windowMs: config.rateLimitWindowMs }, logger, problemContext),
     upload: scrapeUpload(limits),
     logger,
+  });
+  // A failed scrape's error page offers the upload form again.
+  offerRetryForm(app, scrapeRetryForm({ maxUploadBytes: config.maxUploadBytes, maxMagnetChars }));
+
+  // After every route: OPTIONS, and 405 for methods an existing address does not take.
+  methodRoutes(app, {
+    routes: [HOME_ROUTE, HEALTH_ROUTE, SCRAPE_ROUTE],
+    staticPrefix: STATIC_PREFIX,
+    staticFiles: staticFilesOf(PUBLIC_DIR),
   });
 
   app.use((_req, _res, next) => {

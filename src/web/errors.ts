@@ -1,9 +1,10 @@
-import type { NextFunction, Request, Response } from 'express';
+import type { Express, NextFunction, Request, Response } from 'express';
 import multer from 'multer';
 import type { Logger } from 'pino';
 import { TrackerscopeError } from '../errors.js';
 import { renderPage } from './render.js';
 import { requestLogOf } from './request-log.js';
+import type { UploadFormView } from './upload.js';
 import { formatBytes } from './view-model.js';
 
 /**
@@ -29,6 +30,7 @@ export type WebErrorCode =
   | 'QUERY_INVALID'
   | 'RATE_LIMITED'
   | 'NOT_FOUND'
+  | 'METHOD_NOT_ALLOWED'
   | 'BAD_REQUEST'
   | 'INTERNAL';
 
@@ -45,14 +47,31 @@ export class WebError extends TrackerscopeError {
   }
 }
 
-/** What a client is told. `message` is complete and safe to show (it is escaped when rendered). */
+/** The address exists, but not for this method (PUT /, DELETE /scrape, …). */
+export class MethodNotAllowedError extends WebError {
+  constructor(
+    method: string,
+    /** The methods the address does take, for the `Allow` header. */
+    readonly allow: readonly string[],
+  ) {
+    // Node's HTTP parser only lets known method tokens through, so `method` is a short plain word.
+    super('METHOD_NOT_ALLOWED', `This address does not take ${method} requests; it takes ${allow.join(', ')}.`);
+  }
+}
+
+/** What a client is told. Every text is complete and safe to show (it is escaped when rendered). */
 export interface HttpProblem {
   status: number;
   code: string;
   /** Short page heading. */
   title: string;
+  /** The whole message: the JSON answer's `message`, and the page's technical details. */
   message: string;
+  /** What the page says under its heading: the message without the part the heading already says. */
+  pageMessage: string;
   retryAfterSeconds?: number;
+  /** The methods the address takes (405): the `Allow` header. */
+  allow?: readonly string[];
 }
 
 const STATUS_OF_WEB_CODE: Readonly<Record<WebErrorCode, number>> = {
@@ -71,6 +90,7 @@ const STATUS_OF_WEB_CODE: Readonly<Record<WebErrorCode, number>> = {
   QUERY_INVALID: 400,
   RATE_LIMITED: 429,
   NOT_FOUND: 404,
+  METHOD_NOT_ALLOWED: 405,
   BAD_REQUEST: 400,
   INTERNAL: 500,
 };
@@ -78,15 +98,32 @@ const STATUS_OF_WEB_CODE: Readonly<Record<WebErrorCode, number>> = {
 const TITLE_OF_STATUS: Readonly<Record<number, string>> = {
   400: 'That request did not work',
   404: 'Page not found',
+  405: 'Method not allowed',
   413: 'Too large',
-  415: 'Not a torrent file',
-  422: 'Not a torrent file',
+  415: 'Not a form upload',
+  422: 'Not a valid torrent file',
   429: 'Slow down a little',
   500: 'Something went wrong',
 };
 
 /** Sentence every refusal of uploaded content starts with, as the issue words it. */
 export const NOT_A_TORRENT_SENTENCE = 'This is not a torrent file';
+/** Sentence every refusal of a magnet link or info-hash starts with. */
+export const NOT_A_MAGNET_SENTENCE = 'That is not a magnet link or info-hash we can read';
+
+/**
+ * Lead sentences a heading already says: under "Not a torrent file" the page goes straight to the
+ * reason ("The content of "a.torrent" looks like a PNG image."), while the JSON answer and the
+ * page's technical details keep the whole sentence.
+ */
+const LEADS_SAID_BY_HEADING: readonly string[] = [NOT_A_TORRENT_SENTENCE, NOT_A_MAGNET_SENTENCE];
+
+/** Page heading: what went wrong, as specific as the code allows. */
+function titleOf(status: number, code: string): string {
+  if (code === 'NOT_A_TORRENT') return 'Not a torrent file';
+  if (code.startsWith('MAGNET_')) return 'Not a magnet link or info-hash';
+  return TITLE_OF_STATUS[status] ?? TITLE_OF_STATUS[Math.floor(status / 100) * 100] ?? 'Error';
+}
 
 /** Limits the upload layer needs to phrase its messages (sizes are shown to the person). */
 export interface ProblemContext {
@@ -96,6 +133,9 @@ export interface ProblemContext {
 
 /** Map anything thrown while serving a request to what the client is told. */
 export function problemFor(err: unknown, context: ProblemContext): HttpProblem {
+  if (err instanceof MethodNotAllowedError) {
+    return { ...problem(STATUS_OF_WEB_CODE[err.code], err.code, err.message), allow: err.allow };
+  }
   if (err instanceof WebError) {
     return problem(STATUS_OF_WEB_CODE[err.code], err.code, err.message, err.retryAfterSeconds);
   }
@@ -111,10 +151,22 @@ export function problemFor(err: unknown, context: ProblemContext): HttpProblem {
 }
 
 function problem(status: number, code: string, message: string, retryAfterSeconds?: number): HttpProblem {
-  const title = TITLE_OF_STATUS[status] ?? TITLE_OF_STATUS[Math.floor(status / 100) * 100] ?? 'Error';
-  return retryAfterSeconds === undefined
-    ? { status, code, title, message }
-    : { status, code, title, message, retryAfterSeconds };
+  let pageMessage = message;
+  for (const lead of LEADS_SAID_BY_HEADING) {
+    const reason = message.startsWith(`${lead}: `) ? message.slice(lead.length + 2).trim() : '';
+    if (reason !== '') pageMessage = sentenceCase(reason);
+  }
+  const found: HttpProblem = { status, code, title: titleOf(status, code), message, pageMessage };
+  if (retryAfterSeconds !== undefined) found.retryAfterSeconds = retryAfterSeconds;
+  return found;
+}
+
+/**
+ * The reason, as the start of a sentence: a first word of plain lower-case letters gets its capital;
+ * anything else (`urn:btih needs …`, `'piece length' is missing …`) is left as written.
+ */
+export function sentenceCase(text: string): string {
+  return /^[a-z]+\b(?![:'’.\-/])/.test(text) ? text.charAt(0).toUpperCase() + text.slice(1) : text;
 }
 
 /**
@@ -129,7 +181,7 @@ function coreProblem(err: TrackerscopeError): HttpProblem {
     return problem(422, err.code, `${NOT_A_TORRENT_SENTENCE}: ${reason}.`);
   }
   if (err.code.startsWith('MAGNET_')) {
-    return problem(400, err.code, `That is not a magnet link or info-hash we can read: ${reason}.`);
+    return problem(400, err.code, `${NOT_A_MAGNET_SENTENCE}: ${reason}.`);
   }
   // SCRAPE_* failures are per-tracker rows, never a whole-request error; anything else is ours.
   return problem(500, 'INTERNAL', 'Something went wrong on our side. The error has been logged; please try again.');
@@ -195,6 +247,36 @@ export function wantsJson(req: Request): boolean {
   return json;
 }
 
+/**
+ * The upload form an error page offers so the person can try again without going back, for a
+ * failed request that deserves one (a scrape); null: this failure gets no form. Given the request
+ * so it can read the one field it prefills, never to hand the request's data on wholesale.
+ */
+export type RetryForm = (req: Request, problem: HttpProblem) => UploadFormView | null;
+
+/** Where the app keeps its RetryForm (app.locals, as it keeps its templates). */
+const RETRY_FORM_KEY = 'retryForm';
+
+/** Make error pages of this app offer the upload form wherever `build` gives one. */
+export function offerRetryForm(app: Express, build: RetryForm): void {
+  app.locals[RETRY_FORM_KEY] = build;
+}
+
+/** What views/error.ejs is given. */
+export interface ErrorPageView {
+  status: number;
+  code: string;
+  title: string;
+  message: string;
+  pageMessage: string;
+  retryAfterSeconds: number | null;
+  /** The way on when there is no form: what the home-page button says. */
+  backLabel: string;
+  /** The upload form again, under `retryHeading`; null: the page links home instead. */
+  form: UploadFormView | null;
+  retryHeading: string;
+}
+
 /** Answer with a problem as JSON or as the error page. */
 export function sendProblem(req: Request, res: Response, found: HttpProblem): void {
   if (res.headersSent) {
@@ -206,18 +288,25 @@ export function sendProblem(req: Request, res: Response, found: HttpProblem): vo
   if (found.retryAfterSeconds !== undefined && !res.getHeader('Retry-After')) {
     res.set('Retry-After', String(found.retryAfterSeconds));
   }
+  if (found.allow !== undefined) res.set('Allow', found.allow.join(', '));
   if (wantsJson(req)) {
     res.json({ error: { code: found.code, message: found.message } });
     return;
   }
-  const page = {
-    status: found.status,
-    code: found.code,
-    title: found.title,
-    message: found.message,
-    retryAfterSeconds: found.retryAfterSeconds ?? null,
-  };
   try {
+    const retryForm = req.app.locals[RETRY_FORM_KEY] as RetryForm | undefined;
+    const fileWasNotTheProblem = found.status === 404 || found.status === 405 || found.status === 429 || found.status >= 500;
+    const page: ErrorPageView = {
+      status: found.status,
+      code: found.code,
+      title: found.title,
+      message: found.message,
+      pageMessage: found.pageMessage,
+      retryAfterSeconds: found.retryAfterSeconds ?? null,
+      backLabel: fileWasNotTheProblem ? 'Back to the upload form' : 'Try another torrent',
+      form: retryForm ? retryForm(req, found) : null,
+      retryHeading: found.retryAfterSeconds === undefined ? 'Try again' : 'Try again when the limit has reset',
+    };
     renderPage(res, 'error', found.title, page);
   } catch (err) {
     // The error page itself failed: never loop back into the error handler.

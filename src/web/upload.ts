@@ -1,7 +1,7 @@
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import multer from 'multer';
 import { NOT_A_TORRENT_SENTENCE, WebError } from './errors.js';
-import { displayText } from './view-model.js';
+import { displayText, formatBytes } from './view-model.js';
 
 /**
  * Reading the POST /scrape form: one `.torrent` file in the field `torrent`, or a magnet link /
@@ -28,7 +28,10 @@ export interface UploadLimits {
   files: number;
   /** All parts together. */
   parts: number;
-  /** Header lines per part (Content-Disposition, Content-Type, a few more). */
+  /**
+   * Header lines per part (Content-Disposition, Content-Type, a few more). Passed on as multer
+   * asks, but busboy 1.6 does not apply it: see BUSBOY_MAX_PART_HEADER_BYTES for what does.
+   */
   headerPairs: number;
   /** Our field names have no `[...]` nesting at all. */
   fieldNestingDepth: number;
@@ -46,6 +49,20 @@ export const FORM_SHAPE = Object.freeze({
   fieldNestingDepth: 0,
   fieldArrayIndexLimit: 0,
 });
+
+/**
+ * What really bounds a part's header block. busboy 1.6 (lib/types/multipart.js) never reads
+ * `limits.headerPairs` for multipart bodies, and multer 2 does not check it either: busboy's
+ * HeaderParser has its own fixed MAX_HEADER_PAIRS = 2000 (`++pairCount < 2000`), keeps a part's
+ * first 1,999 pairs and silently drops the rest while it goes on parsing. The bound that holds is
+ * its fixed MAX_HEADER_SIZE = 16 KiB: every byte of the block counts (names, values, folded lines,
+ * line ends; it counts a line's first byte and its value's first byte twice, so many short lines
+ * reach the limit early: about 2,700 lines of `a:`, 11 KB on the wire), and at the limit the parser
+ * stops with "Malformed part header", which scrapeUpload turns into a 400. So a part's headers cost
+ * at most 16 KiB, and FORM_SHAPE.headerPairs only states what our form needs
+ * (test/web/hardening.test.ts checks both behaviours, so a busboy that changes them is noticed).
+ */
+export const BUSBOY_MAX_PART_HEADER_BYTES = 16 * 1024;
 
 /** `maxMagnetBytes`: the magnet parser's own length limit, so both refuse the same inputs. */
 export function uploadLimits(maxUploadBytes: number, maxMagnetBytes: number): UploadLimits {
@@ -86,6 +103,45 @@ export function scrapeUpload(limits: UploadLimits): RequestHandler {
       const reason = err instanceof Error ? err.message : String(err);
       next(new WebError('UPLOAD_MALFORMED', `The upload was malformed or cut short (${reason}). Please try again.`));
     });
+  };
+}
+
+/**
+ * A text a person typed, to put back into the form of an error page: trimmed, and only when it is
+ * within `maxChars` (longer text was refused for its length, and a cut copy would be wrong). ''
+ * when there is none, or it is not one string.
+ */
+export function typedTextOf(value: unknown, maxChars: number): string {
+  if (typeof value !== 'string') return '';
+  const text = value.trim();
+  return text.length <= maxChars ? text : '';
+}
+
+/** The magnet field of a parsed form, as typedTextOf gives it: that one field, nothing else of the body. */
+export function typedMagnetOf(req: Request, maxChars: number): string {
+  const body: unknown = req.body;
+  return typedTextOf(body && typeof body === 'object' ? (body as Record<string, unknown>)[MAGNET_FIELD] : undefined, maxChars);
+}
+
+/** What the upload form (views/partials/upload-form.ejs) shows, on the home page and on error pages. */
+export interface UploadFormView {
+  torrentField: string;
+  magnetField: string;
+  /** The file size limit, for the hint. */
+  maxUpload: string;
+  /** The magnet field's value: what was typed before an error; '' for an empty field. */
+  magnet: string;
+  /** The error was about the magnet text: the field is marked invalid and described by the message. */
+  magnetInvalid: boolean;
+}
+
+export function uploadFormView(maxUploadBytes: number, prefill: { magnet?: string; magnetInvalid?: boolean } = {}): UploadFormView {
+  return {
+    torrentField: TORRENT_FIELD,
+    magnetField: MAGNET_FIELD,
+    maxUpload: formatBytes(maxUploadBytes).text,
+    magnet: prefill.magnet ?? '',
+    magnetInvalid: prefill.magnetInvalid ?? false,
   };
 }
 
@@ -165,13 +221,14 @@ export function describeContent(bytes: Uint8Array): string | null {
 export function assertLooksLikeTorrent(input: Extract<ScrapeInput, { kind: 'file' }>): void {
   if (input.bytes[0] === BENCODE_DICT_START) return;
   const looksLike = describeContent(input.bytes);
-  const what = looksLike ? `its content looks like ${looksLike}` : 'its content is not bencoded data';
-  const named = input.originalName ? ` (the file was named "${clip(input.originalName)}"` : '';
-  const typed = input.mimeType && input.mimeType !== 'application/octet-stream' ? `, sent as ${clip(input.mimeType)}` : '';
-  const hint = named ? `${named}${typed})` : '';
+  // Said so that it reads whole both after the lead sentence (the JSON answer) and on its own
+  // under the page's "Not a torrent file" heading.
+  const whose = input.originalName ? `the content of "${clip(input.originalName)}"` : "the file's content";
+  const typed = input.mimeType && input.mimeType !== 'application/octet-stream' ? ` (sent as ${clip(input.mimeType)})` : '';
+  const what = looksLike ? `looks like ${looksLike}` : 'is not bencoded data';
   throw new WebError(
     'NOT_A_TORRENT',
-    `${NOT_A_TORRENT_SENTENCE}: ${what}${hint}. A .torrent file starts with a bencoded dictionary ("d").`,
+    `${NOT_A_TORRENT_SENTENCE}: ${whose}${typed} ${what}. A .torrent file starts with a bencoded dictionary ("d").`,
   );
 }
 

@@ -165,6 +165,59 @@ export function formatDate(date: Date): FormattedDate | null {
   return { text: `${iso.slice(0, 10)} ${iso.slice(11, 19)} UTC`, iso };
 }
 
+/**
+ * Answers younger than this read "just now" and count as fresh: the page points out the age only of
+ * older ones (a cached answer can be up to CACHE_TTL_MS old).
+ */
+export const JUST_NOW_MS = 10_000;
+
+const MS_PER_SECOND = 1000;
+const SECONDS_PER_MINUTE = 60;
+const MINUTES_PER_HOUR = 60;
+const HOURS_PER_DAY = 24;
+
+/** How long ago, for a person: `just now`, `42 s ago`, `3 min ago`, `2 h 5 min ago`, `3 days ago`. */
+export function formatAge(ageMs: number): string {
+  // Also NaN and negative ages (an answer stamped a moment after the page's clock read).
+  if (!(ageMs >= JUST_NOW_MS)) return 'just now';
+  const seconds = Math.floor(ageMs / MS_PER_SECOND);
+  if (seconds < SECONDS_PER_MINUTE) return `${seconds} s ago`;
+  const minutes = Math.floor(seconds / SECONDS_PER_MINUTE);
+  if (minutes < MINUTES_PER_HOUR) return `${minutes} min ago`;
+  const hours = Math.floor(minutes / MINUTES_PER_HOUR);
+  if (hours < HOURS_PER_DAY) {
+    const rest = minutes % MINUTES_PER_HOUR;
+    return rest === 0 ? `${hours} h ago` : `${hours} h ${rest} min ago`;
+  }
+  const days = Math.floor(hours / HOURS_PER_DAY);
+  return days === 1 ? '1 day ago' : `${days} days ago`;
+}
+
+/** When a tracker gave an answer, seen from the moment the page was made. */
+export interface AnswerAge {
+  /** `3 min ago`, `just now`. */
+  ago: string;
+  /** Exact time for a `title`: `2024-05-01 12:34:56 UTC`. */
+  exact: string;
+  /** ISO 8601 for `<time datetime>`. */
+  iso: string;
+}
+
+/** The age of an answer stamped `answeredAt` (epoch ms) as of `now`; null when there is no valid stamp. */
+export function answerAge(answeredAt: number | null, now: Date): AnswerAge | null {
+  if (answeredAt === null) return null;
+  const date = formatDate(new Date(answeredAt));
+  if (date === null) return null;
+  return { ago: formatAge(now.getTime() - answeredAt), exact: date.text, iso: date.iso };
+}
+
+/** An epoch-ms stamp as ISO 8601, or null when there is none or it is not a valid date. */
+export function isoTime(epochMs: number | null): string | null {
+  if (epochMs === null) return null;
+  const date = new Date(epochMs);
+  return Number.isNaN(date.getTime()) ? null : date.toISOString();
+}
+
 export function formatDuration(ms: number): string {
   if (ms < 1000) return `${Math.round(ms)} ms`;
   return `${(ms / 1000).toFixed(ms < 10_000 ? 2 : 1)} s`;
@@ -265,6 +318,10 @@ export interface JsonResult {
     error: string | null;
     warning: string | null;
     ms: number;
+    /** The answer came from the server's scrape cache, not from asking the tracker just now. */
+    cached: boolean;
+    /** ISO 8601 time the tracker gave this answer (for a cached one: when it was first asked); null: no answer. */
+    answeredAt: string | null;
   }[];
   totals: Totals;
 }
@@ -300,6 +357,8 @@ export function jsonResult(torrent: Torrent, stats: readonly TrackerStat[]): Jso
       error: s.error,
       warning: s.warning,
       ms: s.ms,
+      cached: s.cached,
+      answeredAt: isoTime(s.answeredAt),
     })),
     totals: totalsOf(stats),
   };
@@ -348,6 +407,8 @@ export interface TrackerRowView {
   leechers: CountView;
   completed: CountView;
   time: string;
+  /** How old the numbers are, for an answer that came from the cache; null for one asked just now. */
+  answered: AnswerAge | null;
   error: DisplayText | null;
   warning: DisplayText | null;
 }
@@ -399,7 +460,14 @@ export interface ResultView {
     hybrid: boolean;
     count: number;
   };
-  totals: { seeders: string; leechers: string; completed: string; answered: number };
+  totals: {
+    seeders: string;
+    leechers: string;
+    completed: string;
+    answered: number;
+    /** The oldest answer the figures come from, when it is older than "just now"; null: all fresh. */
+    oldestAnswer: AnswerAge | null;
+  };
   warnings: DisplayText[];
   scrapedAt: FormattedDate;
   /** A GET address that shows fresh numbers for this torrent, when one can be offered. */
@@ -411,7 +479,7 @@ export interface ResultView {
 }
 
 export interface ResultViewOptions {
-  /** When the scrape finished. */
+  /** When the scrape finished: the "now" every age on the page is measured from. */
   scrapedAt: Date;
   /** The page was reached by its permalink (GET) and reloads itself every this many ms; 0: never. */
   autoRefreshMs: number;
@@ -467,7 +535,7 @@ export function redactMessage(text: string, secrets: readonly string[]): string 
   return redactText(text, secrets);
 }
 
-function trackerRow(stat: TrackerStat): TrackerRowView {
+function trackerRow(stat: TrackerStat, scrapedAt: Date): TrackerRowView {
   const status = STATUS_LABEL[stat.status];
   // The core already redacts what trackers echo; the page checks again against this row's own URLs.
   const secrets = stat.error === null && stat.warning === null ? [] : secretsOfUrls(stat.scrape === null ? [stat.announce] : [stat.announce, stat.scrape]);
@@ -485,6 +553,7 @@ function trackerRow(stat: TrackerStat): TrackerRowView {
     leechers: countView(stat.leechers),
     completed: countView(stat.completed),
     time,
+    answered: stat.cached ? answerAge(stat.answeredAt, scrapedAt) : null,
     error: stat.error === null ? null : displayText(redactMessage(stat.error, secrets), MAX_MESSAGE_CHARS),
     warning: stat.warning === null ? null : displayText(redactMessage(stat.warning, secrets), MAX_MESSAGE_CHARS),
   };
@@ -560,7 +629,7 @@ export function resultView(torrent: Torrent, stats: readonly TrackerStat[], opti
       hidden: Math.max(0, torrent.webSeeds.length - MAX_LISTED_WEB_SEEDS),
     },
     trackers: {
-      rows: stats.map(trackerRow),
+      rows: stats.map((stat) => trackerRow(stat, options.scrapedAt)),
       hybrid: stats.some((s) => s.hashKind === 'v2') && stats.some((s) => s.hashKind === 'v1'),
       count: trackerCount,
     },
@@ -569,6 +638,7 @@ export function resultView(torrent: Torrent, stats: readonly TrackerStat[], opti
       leechers: formatCount(totals.leechers),
       completed: formatCount(totals.completed),
       answered: stats.filter((s) => s.status === 'ok').length,
+      oldestAnswer: oldestAnswerOf(stats, options.scrapedAt),
     },
     warnings: torrent.warnings.slice(0, MAX_LISTED_WARNINGS).map((w) => displayText(w.message, MAX_MESSAGE_CHARS)),
     scrapedAt: formatDate(options.scrapedAt) ?? { text: '', iso: '' },
@@ -577,6 +647,20 @@ export function resultView(torrent: Torrent, stats: readonly TrackerStat[], opti
     autoRefreshSeconds:
       options.autoRefreshMs > 0 && permalink.href !== null && trackerCount > 0 ? Math.round(options.autoRefreshMs / 1000) : null,
   };
+}
+
+/**
+ * The oldest answer behind the totals (the rows that gave figures), when it is not fresh: the page
+ * then says how old the figures may be. Fresh answers need no remark.
+ */
+function oldestAnswerOf(stats: readonly TrackerStat[], scrapedAt: Date): AnswerAge | null {
+  let oldest: number | null = null;
+  for (const stat of stats) {
+    if (stat.status !== 'ok' || stat.answeredAt === null || Number.isNaN(stat.answeredAt)) continue;
+    if (oldest === null || stat.answeredAt < oldest) oldest = stat.answeredAt;
+  }
+  if (oldest === null || scrapedAt.getTime() - oldest < JUST_NOW_MS) return null;
+  return answerAge(oldest, scrapedAt);
 }
 
 /** Candidate URLs in free text; each still has to pass `safeHref` to become a link. */

@@ -1,3 +1,4 @@
+import { createServer as createTcpServer, type Server as TcpServer, type Socket } from 'node:net';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encode } from '../../src/bencode/index.js';
@@ -167,7 +168,22 @@ describe('POST /scrape with a .torrent file', () => {
     expect(rows).toHaveLength(3);
     for (const row of rows) {
       expect(Object.keys(row).sort()).toEqual(
-        ['announce', 'completed', 'error', 'infoHash', 'leechers', 'ms', 'protocol', 'scrape', 'seeders', 'status', 'tier', 'warning'].sort(),
+        [
+          'announce',
+          'answeredAt',
+          'cached',
+          'completed',
+          'error',
+          'infoHash',
+          'leechers',
+          'ms',
+          'protocol',
+          'scrape',
+          'seeders',
+          'status',
+          'tier',
+          'warning',
+        ].sort(),
       );
     }
     expect(rows[0]).toMatchObject({
@@ -192,6 +208,44 @@ describe('POST /scrape with a .torrent file', () => {
       completed: null,
     });
     expect(body.totals).toEqual(EXPECTED);
+  });
+
+  it('says which answers came from the cache, and when their tracker gave them', async () => {
+    // A torrent of its own, so the first ask is not already in the cache from another test.
+    const fresh = makeTorrent({ name: 'freshness.bin', announceList: [[tracker.httpAnnounce], [tracker.udpAnnounce]] });
+    await announcePeers(tracker.httpAnnounce, fresh.infoHashBytes, SWARM);
+    const before = Date.now();
+    const first = await upload(fresh.bytes, 'f.torrent', JSON_ACCEPT).expect(200);
+    const after = Date.now();
+    const firstRows = first.body.trackers as { status: string; cached: boolean; answeredAt: string | null; ms: number }[];
+    expect(firstRows.map((r) => [r.status, r.cached])).toEqual([
+      ['ok', false],
+      ['ok', false],
+    ]);
+    for (const row of firstRows) {
+      // The scrape core stamps answers (TrackerStat.answeredAt); until it does, the field is null.
+      if (row.answeredAt !== null) {
+        expect(row.answeredAt).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
+        expect(Date.parse(row.answeredAt)).toBeGreaterThanOrEqual(before);
+        expect(Date.parse(row.answeredAt)).toBeLessThanOrEqual(after);
+      }
+    }
+
+    const again = await upload(fresh.bytes, 'f.torrent', JSON_ACCEPT).expect(200);
+    const againRows = again.body.trackers as typeof firstRows;
+    expect(againRows.map((r) => [r.status, r.cached, r.ms])).toEqual([
+      ['ok', true, 0],
+      ['ok', true, 0],
+    ]);
+    // From the cache, the time is the original answer's, not this request's.
+    expect(againRows.map((r) => r.answeredAt)).toEqual(firstRows.map((r) => r.answeredAt));
+
+    const page = await upload(fresh.bytes, 'f.torrent').expect(200);
+    const times = [...page.text.matchAll(/<td class="num time" data-label="Time">([^<]*)<\/td>/g)].map((m) => m[1]);
+    expect(times).toEqual(['cached', 'cached']);
+    for (const row of againRows) {
+      if (row.answeredAt !== null) expect(page.text).toContain(`From the cache: answered <time datetime="${row.answeredAt}"`);
+    }
   });
 
   it('gives two rows per tracker for a hybrid torrent, one per swarm', async () => {
@@ -478,7 +532,7 @@ describe('bad uploads', () => {
           .attach('torrent', PNG_BYTES, { filename: 'holiday.torrent', contentType: 'application/x-bittorrent' }),
       415,
       'NOT_A_TORRENT',
-      'This is not a torrent file: its content looks like a PNG image (the file was named "holiday.torrent", sent as application/x-bittorrent)',
+      'This is not a torrent file: the content of "holiday.torrent" (sent as application/x-bittorrent) looks like a PNG image.',
     );
   });
 
@@ -558,5 +612,224 @@ describe('bad uploads', () => {
 
   it('the server is still healthy after all of that', async () => {
     await request(app).get('/healthz').expect(200);
+  });
+});
+
+describe('methods', () => {
+  /** A "tracker" on loopback that only counts who connects, to prove HEAD asks nobody. */
+  let counter: TcpServer;
+  let connections = 0;
+  const sockets: Socket[] = [];
+  let countingAnnounce: string;
+
+  beforeAll(async () => {
+    counter = createTcpServer((socket) => {
+      connections += 1;
+      sockets.push(socket);
+      socket.destroy();
+    });
+    await new Promise<void>((resolve) => counter.listen(0, '127.0.0.1', resolve));
+    countingAnnounce = `http://127.0.0.1:${(counter.address() as { port: number }).port}/announce`;
+  });
+
+  afterAll(async () => {
+    for (const socket of sockets) socket.destroy();
+    await new Promise((resolve) => counter?.close(() => resolve(undefined)));
+  });
+
+  const magnetFor = (hash: string) => `magnet:?xt=urn:btih:${hash}&tr=${encodeURIComponent(countingAnnounce)}`;
+
+  it('HEAD /scrape?magnet= answers a GET’s status and headers, with no body and without asking any tracker', async () => {
+    for (const [accept, hash] of [
+      ['text/html', '1'.repeat(40)],
+      [JSON_ACCEPT, '3'.repeat(40)],
+    ] as const) {
+      // A hash of its own per round: the GET's answer is cached, and the next GET must ask again.
+      const magnet = magnetFor(hash);
+      const head = await request(app).head('/scrape').query({ magnet }).set('Accept', accept).expect(200);
+      expect(head.text ?? '').toBe('');
+      expect(connections, 'HEAD contacted the tracker').toBe(0);
+      const get = await request(app).get('/scrape').query({ magnet }).set('Accept', accept).expect(200);
+      // The GET does ask (so the zero above means something).
+      expect(connections).toBeGreaterThan(0);
+      connections = 0;
+      for (const header of ['content-type', 'cache-control', 'content-security-policy', 'x-content-type-options', 'x-frame-options']) {
+        expect(head.headers[header], header).toBe(get.headers[header]);
+      }
+      expect(head.headers['cache-control']).toBe('no-store');
+      expect(head.headers['content-type']).toMatch(accept === JSON_ACCEPT ? /^application\/json; charset=utf-8$/ : /^text\/html; charset=utf-8$/);
+    }
+  });
+
+  it('HEAD /scrape checks the input like GET: 400 for a missing or bad magnet, with no body', async () => {
+    const missing = await request(app).head('/scrape').set('Accept', JSON_ACCEPT).expect(400);
+    expect(missing.text ?? '').toBe('');
+    expect(missing.headers['content-type']).toMatch(/json/);
+    await request(app).head('/scrape').query({ magnet: 'magnet:?xt=urn:btih:xyz' }).expect(400);
+    await request(app).head('/scrape').query({ magnet: 'hello world' }).expect(400);
+    await request(app).head('/scrape?magnet=a&magnet=b').expect(400);
+    expect(connections).toBe(0);
+  });
+
+  it('HEAD spends none of the scrape budget', async () => {
+    const { app: strict } = buildApp({ rateLimitMax: 1 });
+    const magnet = magnetFor('2'.repeat(40));
+    for (let i = 0; i < 3; i++) await request(strict).head('/scrape').query({ magnet }).expect(200);
+    await request(strict).get('/scrape').query({ magnet }).expect(200);
+    await request(strict).get('/scrape').query({ magnet }).expect(429);
+    connections = 0;
+  });
+
+  const ADDRESSES: [path: string, allow: string][] = [
+    ['/', 'GET, HEAD, OPTIONS'],
+    ['/scrape', 'GET, HEAD, POST, OPTIONS'],
+    ['/healthz', 'GET, HEAD, OPTIONS'],
+    ['/static/style.css', 'GET, HEAD, OPTIONS'],
+    ['/static/app.js', 'GET, HEAD, OPTIONS'],
+  ];
+
+  it.each(ADDRESSES)('OPTIONS %s is a 204 with Allow: %s', async (path, allow) => {
+    const res = await request(app).options(path).expect(204);
+    expect(res.headers.allow).toBe(allow);
+    expect(res.text ?? '').toBe('');
+  });
+
+  it.each(ADDRESSES)('PUT, DELETE and PATCH on %s are 405 with Allow: %s, as JSON and as a page', async (path, allow) => {
+    for (const method of ['put', 'delete', 'patch'] as const) {
+      const json = await request(app)[method](path).set('Accept', JSON_ACCEPT).expect(405);
+      expect(json.headers.allow).toBe(allow);
+      expect(json.body).toEqual({ error: { code: 'METHOD_NOT_ALLOWED', message: `This address does not take ${method.toUpperCase()} requests; it takes ${allow}.` } });
+    }
+    const page = await request(app).delete(path).expect(405).expect('Content-Type', /text\/html/);
+    expect(page.headers.allow).toBe(allow);
+    expect(page.headers['cache-control']).toBe('no-store');
+    expect(page.text).toContain('<h1>Method not allowed</h1>');
+    expect(page.text).toContain('Error 405');
+    expect(page.text).toContain('href="/">Back to the upload form</a>');
+    expect(page.text).not.toContain('id="upload-form"');
+  });
+
+  it('the Allow lists are what the routes really take: every listed method is served, nothing else is', async () => {
+    const all = ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS', 'TRACE'];
+    for (const [path, allow] of ADDRESSES) {
+      const listed = allow.split(', ');
+      for (const method of all) {
+        const res = await request(app)[method.toLowerCase() as 'get'](path).set('Accept', JSON_ACCEPT);
+        if (listed.includes(method)) expect(res.status, `${method} ${path}`).not.toBe(405);
+        else expect(res.status, `${method} ${path}`).toBe(405);
+        expect(res.status, `${method} ${path}`).not.toBe(404);
+      }
+    }
+  });
+
+  it('matches addresses as express routes them (any case, one trailing slash)', async () => {
+    const res = await request(app).put('/Scrape/').set('Accept', JSON_ACCEPT).expect(405);
+    expect(res.headers.allow).toBe('GET, HEAD, POST, OPTIONS');
+  });
+
+  it.each([
+    ['PUT', '/nope'],
+    ['DELETE', '/static/nope.css'],
+    ['OPTIONS', '/nope'],
+    ['OPTIONS', '/static/'],
+    ['PATCH', '/static/%E0%A4%A'],
+  ])('%s %s (no such address) stays a 404', async (method, path) => {
+    const res = await request(app)[method.toLowerCase() as 'get'](path).set('Accept', JSON_ACCEPT).expect(404);
+    expect(res.headers.allow).toBeUndefined();
+    expect(res.body.error.code).toBe('NOT_FOUND');
+  });
+});
+
+describe('error pages of a failed scrape offer the upload form again', () => {
+  const FORM = /<form class="card upload" id="upload-form" method="post" action="\/scrape" enctype="multipart\/form-data">/;
+
+  function magnetInput(html: string): string {
+    const input = /<input class="text-input"[^>]*>/.exec(html)?.[0];
+    expect(input, 'the magnet field').toBeDefined();
+    return input ?? '';
+  }
+
+  it('a file that is not a torrent: the heading says so once, the reason follows, the form is below', async () => {
+    const res = await request(app)
+      .post('/scrape')
+      .attach('torrent', PNG_BYTES, { filename: 'holiday.torrent', contentType: 'application/x-bittorrent' })
+      .expect(415);
+    expect(res.text).toContain('<h1>Not a torrent file</h1>');
+    expect(res.text).toContain(
+      '<p class="problem-message" id="problem-message"><bdi>The content of &#34;holiday.torrent&#34; (sent as application/x-bittorrent) looks like a PNG image. A .torrent file starts with a bencoded dictionary (&#34;d&#34;).</bdi></p>',
+    );
+    expect(res.text).toMatch(FORM);
+    expect(res.text.match(/id="upload-form"/g)).toHaveLength(1);
+    expect(res.text).toMatch(/<input type="file" id="torrent-file" name="torrent"/);
+    // Nothing was typed, and the file was the problem, not the magnet field.
+    expect(magnetInput(res.text)).not.toContain('value=');
+    expect(magnetInput(res.text)).not.toContain('aria-invalid');
+    expect(res.text).toContain('<h2 id="retry-heading">Try again</h2>');
+    // The form is the way on: no second "try another" button competing with it.
+    expect(res.text).not.toContain('class="problem-actions"');
+  });
+
+  it('a broken torrent: "Not a valid torrent file" over the decoder reason with its byte offset', async () => {
+    const res = await upload(encode({ announce: 'http://x/announce' }), 'x.torrent').expect(422);
+    expect(res.text).toContain('<h1>Not a valid torrent file</h1>');
+    expect(res.text).toMatch(/id="problem-message"><bdi>The torrent has no &#39;info&#39; dictionary at byte \d+\.<\/bdi>/);
+    expect(res.text).toMatch(FORM);
+  });
+
+  it('a bad magnet link: put back into the field, escaped, marked invalid and described by the message', async () => {
+    const typed = `magnet:?xt=urn:btih:xyz&dn="><script>alert(1)</script>`;
+    const res = await request(app).post('/scrape').field('magnet', `  ${typed}  `).expect(400);
+    expect(res.text).toContain('<h1>Not a magnet link or info-hash</h1>');
+    expect(res.text).toContain('id="problem-message"><bdi>urn:btih needs 40 hex digits or 32 base32 characters.</bdi>');
+    const input = magnetInput(res.text);
+    expect(input).toContain('value="magnet:?xt=urn:btih:xyz&amp;dn=&#34;&gt;&lt;script&gt;alert(1)&lt;/script&gt;"');
+    expect(input).toContain('aria-invalid="true" aria-describedby="problem-message"');
+    expect(res.text).not.toContain('<script>alert(1)');
+    expect(res.text).toMatch(FORM);
+  });
+
+  it('a bad permalink: the query text goes back into the field', async () => {
+    const res = await request(app).get('/scrape').query({ magnet: 'hello world' }).expect(400);
+    expect(magnetInput(res.text)).toContain('value="hello world"');
+    expect(magnetInput(res.text)).toContain('aria-invalid="true"');
+    const empty = await request(app).get('/scrape').expect(400);
+    expect(empty.text).toMatch(FORM);
+    expect(magnetInput(empty.text)).not.toContain('value=');
+  });
+
+  it('a magnet over the length limit is not put back (a cut copy would be wrong)', async () => {
+    const long = `magnet:?xt=urn:btih:${torrent.infoHash}&tr=${'x'.repeat(70 * 1024)}`;
+    const res = await request(app).post('/scrape').field('magnet', long).expect(413);
+    expect(res.text).toMatch(FORM);
+    expect(magnetInput(res.text)).not.toContain('value=');
+    expect(magnetInput(res.text)).toContain('aria-invalid="true"');
+  });
+
+  it('too many scrapes: the form is there for when the limit has reset', async () => {
+    const { app: strict } = buildApp({ rateLimitMax: 1 });
+    await request(strict).post('/scrape').field('magnet', torrent.infoHash).expect(200);
+    const res = await request(strict).post('/scrape').field('magnet', torrent.infoHash).expect(429);
+    expect(res.text).toMatch(FORM);
+    expect(res.text).toContain('<h2 id="retry-heading">Try again when the limit has reset</h2>');
+    // The body was never read (the limiter answers first), so nothing can be put back.
+    expect(magnetInput(res.text)).not.toContain('value=');
+    const permalink = await request(strict).get('/scrape').query({ magnet: torrent.infoHash }).expect(429);
+    expect(magnetInput(permalink.text)).toContain(`value="${torrent.infoHash}"`);
+  });
+
+  it('JSON answers and pages other than a scrape get no form', async () => {
+    const json = await request(app).post('/scrape').set('Accept', JSON_ACCEPT).field('magnet', 'hello').expect(400);
+    expect(Object.keys(json.body)).toEqual(['error']);
+    const missing = await request(app).get('/nope').expect(404);
+    expect(missing.text).not.toContain('id="upload-form"');
+    expect(missing.text).toContain('href="/">Back to the upload form</a>');
+  });
+
+  it('the home page and the error page share one form', async () => {
+    const home = await request(app).get('/').expect(200);
+    const failed = await request(app).post('/scrape').field('other', 'x').expect(400);
+    const formOf = (html: string) => /<form[\s\S]*?<\/form>/.exec(html)?.[0];
+    expect(formOf(home.text)).toBeDefined();
+    expect(formOf(failed.text)).toBe(formOf(home.text));
   });
 });

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type BrowserContext, chromium, type Locator, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ScrapeCache } from '../../src/scrape/index.js';
 import { announcePeers, type BtTracker, startBtTracker } from '../support/trackers.js';
 import { buildApp, makeTorrent, type TestTorrent } from './support.js';
 
@@ -157,6 +158,12 @@ const PLACEHOLDER_PROBE = `(() => {
   context.font = css.font;
   const room = input.clientWidth - parseFloat(css.paddingLeft) - parseFloat(css.paddingRight);
   return room - context.measureText(input.placeholder).width;
+})()`;
+
+/** Left and right edges of the error card and of the form under it. */
+const RETRY_COLUMN_PROBE = `(() => {
+  const edges = (el) => { const box = el.getBoundingClientRect(); return [Math.round(box.left), Math.round(box.right)]; };
+  return { card: edges(document.querySelector('.problem')), form: edges(document.getElementById('upload-form')) };
 })()`;
 
 /** Where the error card sits in the page column: space left and right of it. */
@@ -352,7 +359,7 @@ describe.skipIf(!haveChromium)('the upload form in a real browser', () => {
     await page.close();
   });
 
-  it('shows errors as a readable page', async () => {
+  it('shows a bad upload as a readable page with the form again, and a retry from it works', async () => {
     const page = await context.newPage();
     await page.goto(`${base}/`);
     await page.setInputFiles('#torrent-file', pngPath);
@@ -360,23 +367,105 @@ describe.skipIf(!haveChromium)('the upload form in a real browser', () => {
     await expect(shown(page.locator('h1'))).resolves.toBe('Not a torrent file');
     // The heading says it; the message goes straight to the reason instead of saying it again.
     const message = await shown(page.locator('.problem-message'));
-    expect(message).toMatch(/^Its content looks like a PNG image \(the file was named "holiday\.torrent"/);
+    expect(message).toMatch(/^The content of "holiday\.torrent" \(sent as application\/x-bittorrent\) looks like a PNG image\./);
     expect(message).not.toMatch(/not a torrent file/i);
-    // The code is there for a bug report, folded away; the way on is one obvious button.
+    // The code is there for a bug report, folded away.
     await expect(page.locator('.problem-details').getAttribute('open')).resolves.toBeNull();
     await expect(page.getByText('NOT_A_TORRENT').isVisible()).resolves.toBe(false);
     await page.locator('.problem-details summary').click();
     await expect(page.getByText('NOT_A_TORRENT').isVisible()).resolves.toBe(true);
     await expect(shown(page.locator('.problem-details'))).resolves.toContain('Error 415');
     await page.locator('.problem-details summary').click();
-    const again = page.locator('.problem-actions a.button.primary');
-    await expect(shown(again)).resolves.toBe('Try another torrent');
-    await expect(again.getAttribute('href')).resolves.toBe('/');
+
+    // The way on is the upload form itself, under the message, in the same column.
+    await expect(shown(page.locator('#retry-heading'))).resolves.toBe('Try again');
+    await expect(page.locator('#upload-form').isVisible()).resolves.toBe(true);
+    await expect(page.locator('.problem-actions').count()).resolves.toBe(0);
     const margins = (await page.evaluate(CARD_MARGINS_PROBE)) as { left: number; right: number };
     expect(margins.left).toBeGreaterThan(100);
     expect(Math.abs(margins.left - margins.right)).toBeLessThanOrEqual(1);
+    const column = (await page.evaluate(RETRY_COLUMN_PROBE)) as { card: number[]; form: number[] };
+    expect(column.form).toEqual(column.card);
     await screenshots(page, 'error');
+    for (const viewport of Object.values(VIEWPORTS)) {
+      await page.setViewportSize(viewport);
+      expect(((await page.evaluate(LAYOUT_PROBE)) as Layout).pageOverflow).toBeLessThanOrEqual(0);
+    }
+    await page.setViewportSize(VIEWPORTS.desktop);
+
+    // The script works here as on the home page: the chosen file is shown, and it goes through.
+    await page.setInputFiles('#torrent-file', torrentPath);
+    await expect(shown(page.locator('#chosen-file'))).resolves.toMatch(/^big-buck-bunny\.torrent · /);
+    await Promise.all([page.waitForURL(`${base}/scrape`), page.click('button[type="submit"]')]);
+    await expect(shown(page.locator('h1.torrent-name'))).resolves.toBe('Big Buck Bunny (2008) 1080p.mkv');
+    await expect(shown(page.locator('#total-seeders'))).resolves.toBe('12');
+    expect(cspViolations).toEqual([]);
     await page.close();
+  });
+
+  it('puts a bad magnet link back into its field, marked, to be corrected and sent again', async () => {
+    const page = await context.newPage();
+    await page.goto(`${base}/`);
+    const typo = `magnet:?xt=urn:btih:${torrent.infoHash.slice(0, 39)}&tr=${encodeURIComponent(tracker.httpAnnounce)}`;
+    await page.fill('#magnet-input', typo);
+    await Promise.all([page.waitForURL(`${base}/scrape`), page.click('button[type="submit"]')]);
+    await expect(shown(page.locator('h1'))).resolves.toBe('Not a magnet link or info-hash');
+    const field = page.locator('#magnet-input');
+    await expect(field.inputValue()).resolves.toBe(typo);
+    await expect(field.getAttribute('aria-invalid')).resolves.toBe('true');
+    // Screen readers read the reason with the field: it describes the field.
+    const describedBy = await field.getAttribute('aria-describedby');
+    await expect(shown(page.locator(`#${describedBy}`))).resolves.toBe('urn:btih needs 40 hex digits or 32 base32 characters.');
+    await screenshots(page, 'error-magnet');
+
+    await field.fill(typo.replace(torrent.infoHash.slice(0, 39), torrent.infoHash));
+    // Edited, it is no longer marked as the problem.
+    await expect(field.getAttribute('aria-invalid')).resolves.toBeNull();
+    await Promise.all([page.waitForURL(`${base}/scrape`), page.click('button[type="submit"]')]);
+    await expect(shown(page.locator('#total-seeders'))).resolves.toBe('12');
+    await page.close();
+  });
+
+  it('says how old figures from the cache are, per tracker and beside the totals', async () => {
+    // A server of its own whose cache clock can be turned back: an answer stored while it reads
+    // 3 min 20 s early is, once it is put right, an answer from 3 min 20 s ago.
+    let clockBehindMs = 0;
+    const cache = new ScrapeCache({ ttlMs: 10 * 60_000, now: () => Date.now() - clockBehindMs });
+    const aged = createServer(buildApp({ scrapeTimeoutMs: SCRAPE_TIMEOUT_MS }, { cache }).app);
+    await new Promise<void>((resolve) => aged.listen(0, '127.0.0.1', resolve));
+    const agedBase = `http://127.0.0.1:${(aged.address() as { port: number }).port}`;
+    const page = await context.newPage();
+    try {
+      const magnet = (trackers: string[]) =>
+        `magnet:?xt=urn:btih:${torrent.infoHash}&dn=${encodeURIComponent('Big Buck Bunny')}${trackers.map((t) => `&tr=${encodeURIComponent(t)}`).join('')}`;
+      clockBehindMs = 200_000;
+      await page.goto(`${agedBase}/`);
+      await page.fill('#magnet-input', magnet([tracker.httpAnnounce]));
+      await Promise.all([page.waitForURL(`${agedBase}/scrape`), page.click('button[type="submit"]')]);
+      clockBehindMs = 0;
+
+      // The HTTP tracker's answer comes from the cache; the UDP tracker is asked now.
+      await page.goto(`${agedBase}/`);
+      await page.fill('#magnet-input', magnet([tracker.httpAnnounce, tracker.udpAnnounce]));
+      await Promise.all([page.waitForURL(`${agedBase}/scrape`), page.click('button[type="submit"]')]);
+      await expect(cellTexts(page, 0)).resolves.toEqual(expect.arrayContaining(['OK', '12', 'cached']));
+      const age = page.locator('.tracker-table tbody tr').first().locator('.note-age');
+      await expect(shown(age)).resolves.toBe('From the cache: answered 3 min ago');
+      await expect(age.locator('time').getAttribute('title')).resolves.toMatch(/^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC$/);
+      await expect(page.locator('.tracker-table tbody tr').nth(1).locator('.note-age').count()).resolves.toBe(0);
+      await expect(shown(page.locator('#oldest-answer'))).resolves.toBe(
+        'Some figures come from the cache: the oldest was answered by its tracker 3 min ago.',
+      );
+      for (const viewport of Object.values(VIEWPORTS)) {
+        await page.setViewportSize(viewport);
+        expect(((await page.evaluate(LAYOUT_PROBE)) as Layout).pageOverflow).toBeLessThanOrEqual(0);
+      }
+      await page.setViewportSize(VIEWPORTS.desktop);
+      await screenshots(page, 'result-cached');
+    } finally {
+      await page.close();
+      await new Promise((resolve) => aged.close(() => resolve(undefined)));
+    }
   });
 
   it('lays the result out cleanly at phone and desktop width', async () => {
@@ -459,8 +548,10 @@ describe.skipIf(!haveChromium)('the upload form in a real browser', () => {
       await page.setInputFiles('#torrent-file', pngPath);
       await Promise.all([page.waitForURL(`${base}/scrape`), page.click('button[type="submit"]')]);
       await expect(shown(page.locator('h1'))).resolves.toBe('Not a torrent file');
-      await Promise.all([page.waitForURL(`${base}/`), page.click('text=Try another torrent')]);
-      await expect(page.locator('#torrent-file').isVisible()).resolves.toBe(true);
+      // The form on the error page is a plain form too: choose the right file, send it again.
+      await page.setInputFiles('#torrent-file', torrentPath);
+      await Promise.all([page.waitForURL(`${base}/scrape`), page.click('button[type="submit"]')]);
+      await expect(shown(page.locator('#total-seeders'))).resolves.toBe('12');
     } finally {
       await browser.close();
     }

@@ -131,7 +131,10 @@ export interface CapturedLogs {
   text(): string;
 }
 
-export function buildApp(overrides: Partial<Config> = {}, options: { captureLogs?: boolean } = {}): { app: Express; logs: CapturedLogs } {
+export function buildApp(
+  overrides: Partial<Config> = {},
+  options: { captureLogs?: boolean; cache?: ScrapeCache } = {},
+): { app: Express; logs: CapturedLogs } {
   const config = testConfig(overrides);
   const raw: string[] = [];
   const sink = new Writable({
@@ -141,7 +144,7 @@ export function buildApp(overrides: Partial<Config> = {}, options: { captureLogs
     },
   });
   const logger = options.captureLogs ? pino({ level: 'debug' }, sink) : pino({ level: 'silent' });
-  const app = createApp(config, { logger, cache: new ScrapeCache({ ttlMs: config.cacheTtlMs }) });
+  const app = createApp(config, { logger, cache: options.cache ?? new ScrapeCache({ ttlMs: config.cacheTtlMs }) });
   const logs: CapturedLogs = {
     get lines() {
       return raw

@@ -2,11 +2,17 @@ import { describe, expect, it } from 'vitest';
 import type { TrackerStat } from '../../src/scrape/types.js';
 import { parseMagnet } from '../../src/torrent/index.js';
 import type { Torrent } from '../../src/torrent/types.js';
+import { VIEWS_DIR } from '../../src/web/app.js';
+import { Templates } from '../../src/web/render.js';
 import {
+  answerAge,
   displayText,
+  formatAge,
   formatBytes,
   formatCount,
   formatDate,
+  isoTime,
+  JUST_NOW_MS,
   jsonResult,
   linkify,
   MAX_PERMALINK_CHARS,
@@ -92,6 +98,46 @@ describe('formatting', () => {
       iso: '2024-05-01T12:34:56.000Z',
     });
     expect(formatDate(new Date(Number.NaN))).toBeNull();
+  });
+});
+
+describe('answer ages', () => {
+  const SECOND = 1000;
+  const MINUTE = 60 * SECOND;
+  const HOUR = 60 * MINUTE;
+
+  it('reads "just now" while fresh, then seconds, minutes, hours and days', () => {
+    expect(formatAge(0)).toBe('just now');
+    expect(formatAge(JUST_NOW_MS - 1)).toBe('just now');
+    expect(formatAge(JUST_NOW_MS)).toBe(`${JUST_NOW_MS / SECOND} s ago`);
+    expect(formatAge(59_999)).toBe('59 s ago');
+    expect(formatAge(MINUTE)).toBe('1 min ago');
+    expect(formatAge(3 * MINUTE + 59 * SECOND)).toBe('3 min ago');
+    expect(formatAge(59 * MINUTE)).toBe('59 min ago');
+    expect(formatAge(HOUR)).toBe('1 h ago');
+    expect(formatAge(2 * HOUR + 5 * MINUTE)).toBe('2 h 5 min ago');
+    expect(formatAge(24 * HOUR)).toBe('1 day ago');
+    expect(formatAge(3 * 24 * HOUR + HOUR)).toBe('3 days ago');
+  });
+
+  it('a stamp a moment ahead of the page clock, or no number at all, is "just now", not a negative age', () => {
+    expect(formatAge(-5 * SECOND)).toBe('just now');
+    expect(formatAge(Number.NaN)).toBe('just now');
+  });
+
+  it('gives the exact time beside the relative one, and nothing for a missing or impossible stamp', () => {
+    const now = new Date(Date.UTC(2024, 4, 1, 12, 0, 0));
+    expect(answerAge(now.getTime() - 3 * MINUTE, now)).toEqual({
+      ago: '3 min ago',
+      exact: '2024-05-01 11:57:00 UTC',
+      iso: '2024-05-01T11:57:00.000Z',
+    });
+    expect(answerAge(null, now)).toBeNull();
+    expect(answerAge(Number.NaN, now)).toBeNull();
+    expect(answerAge(9e15, now)).toBeNull();
+    expect(isoTime(Date.UTC(2020, 0, 1))).toBe('2020-01-01T00:00:00.000Z');
+    expect(isoTime(null)).toBeNull();
+    expect(isoTime(Number.POSITIVE_INFINITY)).toBeNull();
   });
 });
 
@@ -262,6 +308,72 @@ describe('resultView', () => {
     expect(resultView(torrent({ trackers: [] }), [], options).autoRefreshSeconds).toBeNull();
   });
 
+  describe('freshness', () => {
+    const scrapedAt = new Date(Date.UTC(2024, 4, 1, 12, 0, 0));
+    const ago = (ms: number) => scrapedAt.getTime() - ms;
+    const options = { scrapedAt, autoRefreshMs: 0 };
+
+    it('dates each cached row against the page time; rows asked just now get no age', () => {
+      const view = resultView(
+        torrent(),
+        [
+          stat({ cached: true, ms: 0, answeredAt: ago(3 * 60_000 + 20_000) }),
+          stat({ cached: true, ms: 0, answeredAt: ago(2_000) }),
+          stat({ cached: false, answeredAt: ago(150) }),
+          // Cached, but from a scraper that did not stamp it: said to be cached, no age made up.
+          stat({ cached: true, ms: 0, answeredAt: null }),
+        ],
+        options,
+      );
+      const [old, recent, fresh, unstamped] = view.trackers.rows;
+      expect(old?.answered).toEqual({ ago: '3 min ago', exact: '2024-05-01 11:56:40 UTC', iso: '2024-05-01T11:56:40.000Z' });
+      expect(old?.time).toBe('cached');
+      expect(recent?.answered?.ago).toBe('just now');
+      expect(fresh?.answered).toBeNull();
+      expect(fresh?.time).toBe('12 ms');
+      expect(unstamped?.answered).toBeNull();
+      expect(unstamped?.time).toBe('cached');
+    });
+
+    it('names the oldest answer behind the totals when it is not fresh', () => {
+      const stats = [
+        stat({ cached: true, ms: 0, answeredAt: ago(45 * 60_000) }),
+        stat({ cached: true, ms: 0, answeredAt: ago(2 * 60_000) }),
+        // Older still, but an error gives no figure to the totals.
+        stat({ status: 'error', seeders: null, leechers: null, completed: null, cached: true, answeredAt: ago(5 * 3_600_000) }),
+        stat({ answeredAt: ago(100) }),
+      ];
+      expect(resultView(torrent(), stats, options).totals.oldestAnswer).toEqual({
+        ago: '45 min ago',
+        exact: '2024-05-01 11:15:00 UTC',
+        iso: '2024-05-01T11:15:00.000Z',
+      });
+      // All fresh, or nothing stamped: no remark.
+      expect(resultView(torrent(), [stat({ answeredAt: ago(100) }), stat({ cached: true, answeredAt: ago(JUST_NOW_MS - 1) })], options).totals.oldestAnswer).toBeNull();
+      expect(resultView(torrent(), [stat({ cached: true, answeredAt: null })], options).totals.oldestAnswer).toBeNull();
+      expect(resultView(torrent(), [stat({ cached: true, answeredAt: ago(JUST_NOW_MS) })], options).totals.oldestAnswer?.ago).toBe('10 s ago');
+    });
+
+    it('the page shows the ages in <time> elements with the exact time as their title', () => {
+      const view = resultView(
+        torrent(),
+        [stat({ cached: true, ms: 0, answeredAt: ago(3 * 60_000) }), stat({ answeredAt: ago(50) })],
+        options,
+      );
+      const html = new Templates(VIEWS_DIR).render('result', { title: 't' }, view);
+      expect(html).toContain(
+        'From the cache: answered <time datetime="2024-05-01T11:57:00.000Z" title="2024-05-01 11:57:00 UTC">3 min ago</time>',
+      );
+      expect(html.match(/class="note-age"/g)).toHaveLength(1);
+      expect(html).toMatch(
+        /id="oldest-answer">\s*Some figures come from the cache: the oldest was answered by its tracker\s*<time datetime="2024-05-01T11:57:00\.000Z" title="2024-05-01 11:57:00 UTC">3 min ago<\/time>\./,
+      );
+      const fresh = new Templates(VIEWS_DIR).render('result', { title: 't' }, resultView(torrent(), [stat({ answeredAt: ago(50) })], options));
+      expect(fresh).not.toContain('oldest-answer');
+      expect(fresh).not.toContain('note-age');
+    });
+  });
+
   it('caps the rendered file list; the JSON keeps every file', () => {
     const files = Array.from({ length: 5000 }, (_, i) => ({ path: `f${i}`, size: i }));
     const t = torrent({ files });
@@ -305,7 +417,23 @@ describe('jsonResult', () => {
       'error',
       'warning',
       'ms',
+      'cached',
+      'answeredAt',
     ]);
     expect(Object.keys(result.totals)).toEqual(['seeders', 'leechers', 'completed']);
+  });
+
+  it('says per row whether the answer came from the cache and when the tracker gave it (ISO 8601)', () => {
+    const answeredAt = Date.UTC(2024, 4, 1, 11, 57, 0);
+    const [cached, fresh, none, broken] = jsonResult(torrent(), [
+      stat({ cached: true, ms: 0, answeredAt }),
+      stat({ cached: false, answeredAt: answeredAt + 1 }),
+      stat({ status: 'timeout', seeders: null, leechers: null, completed: null, answeredAt: null }),
+      stat({ answeredAt: Number.NaN }),
+    ]).trackers;
+    expect(cached).toMatchObject({ cached: true, answeredAt: '2024-05-01T11:57:00.000Z', ms: 0 });
+    expect(fresh).toMatchObject({ cached: false, answeredAt: '2024-05-01T11:57:00.001Z' });
+    expect(none).toMatchObject({ cached: false, answeredAt: null });
+    expect(broken?.answeredAt).toBeNull();
   });
 });

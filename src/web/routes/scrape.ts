@@ -4,10 +4,18 @@ import { type GuardedAgent, type ScrapeCache, type ScrapeLogger, scrapeAll } fro
 import { secretsOfUrls } from '../../scrape/log.js';
 import { parseTorrent, parseTorrentInput } from '../../torrent/index.js';
 import type { Torrent } from '../../torrent/types.js';
-import { WebError, wantsJson } from '../errors.js';
+import { type HttpProblem, type RetryForm, WebError, wantsJson } from '../errors.js';
 import { renderPage, sendJson } from '../render.js';
 import { requestLogOf } from '../request-log.js';
-import { assertLooksLikeTorrent, type ScrapeInput, scrapeInputOf } from '../upload.js';
+import {
+  assertLooksLikeTorrent,
+  type ScrapeInput,
+  scrapeInputOf,
+  typedMagnetOf,
+  typedTextOf,
+  type UploadFormView,
+  uploadFormView,
+} from '../upload.js';
 import {
   displayText,
   jsonResult,
@@ -17,6 +25,10 @@ import {
   redactMessage,
   resultView,
 } from '../view-model.js';
+import { type RouteMethods, routeKey } from './methods.js';
+
+/** The scrape address and its methods: the form posts here, permalinks GET it, HEAD checks one. */
+export const SCRAPE_ROUTE: RouteMethods = { path: PERMALINK_PATH, methods: ['GET', 'HEAD', 'POST'] };
 
 export interface ScrapeRouteOptions {
   scrapeTimeoutMs: number;
@@ -47,6 +59,8 @@ interface ScrapeSummary {
  * GET /scrape?magnet=… — the same for text inputs, so a result has an address that can be
  * bookmarked and that reloads itself to stay fresh.
  * Both answer HTML, or JSON with `Accept: application/json`.
+ * HEAD /scrape?magnet=… — the GET's status and headers without asking any tracker: express would
+ * run the GET route for it (a whole scrape, its body then dropped), so it has its own.
  */
 export function scrapeRoutes(router: IRouter, options: ScrapeRouteOptions): IRouter {
   router.post(PERMALINK_PATH, options.rateLimiter, options.upload, async (req, res) => {
@@ -54,19 +68,63 @@ export function scrapeRoutes(router: IRouter, options: ScrapeRouteOptions): IRou
     await answer(req, res, torrent, { viaPermalink: false }, options);
   });
 
+  // Registered before the GET route, which express would otherwise pick for HEAD. No rate limit:
+  // nothing here reaches a tracker, and reading the magnet link is bounded by maxMagnetChars.
+  router.head(PERMALINK_PATH, (req, res) => {
+    permalinkTorrentOf(req, options.maxMagnetChars);
+    res.setHeader('Cache-Control', 'no-store');
+    // The same types render.ts sends a page or a JSON answer with (test/web/app.test.ts compares).
+    res.type(wantsJson(req) ? 'json' : 'html');
+    res.end();
+  });
+
   router.get(PERMALINK_PATH, options.rateLimiter, async (req, res) => {
-    const value = req.query[PERMALINK_PARAM];
-    if (typeof value !== 'string' || value.trim() === '') {
-      throw new WebError(
-        'QUERY_INVALID',
-        `Give one magnet link or info-hash as ?${PERMALINK_PARAM}=…, or upload a .torrent file on the home page.`,
-      );
-    }
-    const torrent = parseTorrentInput(value, { maxLength: options.maxMagnetChars });
+    const torrent = permalinkTorrentOf(req, options.maxMagnetChars);
     await answer(req, res, torrent, { viaPermalink: true }, options);
   });
 
   return router;
+}
+
+/** The `?magnet=` text of a permalink request, as given (not trimmed); null when absent or repeated. */
+function permalinkTextOf(req: Request): string | null {
+  const value = req.query[PERMALINK_PARAM];
+  return typeof value === 'string' ? value : null;
+}
+
+/** The torrent a permalink names; throws the 400s (QUERY_INVALID, MAGNET_*) GET and HEAD share. */
+function permalinkTorrentOf(req: Request, maxMagnetChars: number): Torrent {
+  const value = permalinkTextOf(req);
+  if (value === null || value.trim() === '') {
+    throw new WebError(
+      'QUERY_INVALID',
+      `Give one magnet link or info-hash as ?${PERMALINK_PARAM}=…, or upload a .torrent file on the home page.`,
+    );
+  }
+  return parseTorrentInput(value, { maxLength: maxMagnetChars });
+}
+
+/** Failures that are about the magnet text itself: the form put back marks that field. */
+const MAGNET_TEXT_CODES: ReadonlySet<string> = new Set(['QUERY_INVALID', 'UPLOAD_MANY_MAGNETS', 'UPLOAD_FIELD_TOO_LONG']);
+
+function isAboutMagnetText(problem: HttpProblem): boolean {
+  return problem.code.startsWith('MAGNET_') || MAGNET_TEXT_CODES.has(problem.code);
+}
+
+/**
+ * The error page of a failed scrape (not a torrent, a bad magnet link, too large, 429, …) shows
+ * the upload form again, so the person can try again without going back. The magnet field gets
+ * what they typed: the one form field (POST) or query parameter (GET), capped at maxMagnetChars.
+ */
+export function scrapeRetryForm(options: { maxUploadBytes: number; maxMagnetChars: number }): RetryForm {
+  return (req: Request, problem: HttpProblem): UploadFormView | null => {
+    if ((req.method !== 'POST' && req.method !== 'GET') || routeKey(req.path) !== PERMALINK_PATH) return null;
+    const magnet =
+      req.method === 'GET'
+        ? typedTextOf(req.query[PERMALINK_PARAM], options.maxMagnetChars)
+        : typedMagnetOf(req, options.maxMagnetChars);
+    return uploadFormView(options.maxUploadBytes, { magnet, magnetInvalid: isAboutMagnetText(problem) });
+  };
 }
 
 /**
