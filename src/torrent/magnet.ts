@@ -172,14 +172,14 @@ export function parseMagnet(uri: string, options: MagnetOptions = {}): Torrent {
       if (lower.startsWith(BTIH_PREFIX)) {
         const hash = parseV1Hash(topic.slice(BTIH_PREFIX.length));
         if (hash === null) {
-          throw new MagnetError('MAGNET_BAD_HASH', 'urn:btih needs 40 hex digits or 32 base32 characters');
+          throw new MagnetError('MAGNET_BAD_HASH', 'the info-hash after urn:btih must be 40 hex digits or 32 base32 characters');
         }
         setHash('v1', hash);
       } else if (lower.startsWith(BTMH_PREFIX)) {
         const multihash = lower.slice(BTMH_PREFIX.length);
         const digest = multihash.slice(SHA256_MULTIHASH_PREFIX.length);
         if (!multihash.startsWith(SHA256_MULTIHASH_PREFIX) || !V2_HEX.test(digest)) {
-          throw new MagnetError('MAGNET_BAD_HASH', 'urn:btmh needs a SHA-256 multihash: 1220 then 64 hex digits');
+          throw new MagnetError('MAGNET_BAD_HASH', 'the info-hash after urn:btmh must be a SHA-256 multihash: 1220 then 64 hex digits');
         }
         setHash('v2', digest);
       }

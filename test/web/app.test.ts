@@ -780,7 +780,7 @@ describe('error pages of a failed scrape offer the upload form again', () => {
     const typed = `magnet:?xt=urn:btih:xyz&dn="><script>alert(1)</script>`;
     const res = await request(app).post('/scrape').field('magnet', `  ${typed}  `).expect(400);
     expect(res.text).toContain('<h1>Not a magnet link or info-hash</h1>');
-    expect(res.text).toContain('id="problem-message"><bdi>urn:btih needs 40 hex digits or 32 base32 characters.</bdi>');
+    expect(res.text).toContain('id="problem-message"><bdi>The info-hash after urn:btih must be 40 hex digits or 32 base32 characters.</bdi>');
     const input = magnetInput(res.text);
     expect(input).toContain('value="magnet:?xt=urn:btih:xyz&amp;dn=&#34;&gt;&lt;script&gt;alert(1)&lt;/script&gt;"');
     expect(input).toContain('aria-invalid="true" aria-describedby="problem-message"');

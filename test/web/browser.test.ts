@@ -415,7 +415,7 @@ describe.skipIf(!haveChromium)('the upload form in a real browser', () => {
     await expect(field.getAttribute('aria-invalid')).resolves.toBe('true');
     // Screen readers read the reason with the field: it describes the field.
     const describedBy = await field.getAttribute('aria-describedby');
-    await expect(shown(page.locator(`#${describedBy}`))).resolves.toBe('urn:btih needs 40 hex digits or 32 base32 characters.');
+    await expect(shown(page.locator(`#${describedBy}`))).resolves.toBe('The info-hash after urn:btih must be 40 hex digits or 32 base32 characters.');
     await screenshots(page, 'error-magnet');
 
     await field.fill(typo.replace(torrent.infoHash.slice(0, 39), torrent.infoHash));
