@@ -116,19 +116,6 @@ function percentDecodeBytes(text: string): Buffer {
 // ---------------------------------------------------------------------------------------------
 // bittorrent-tracker (the WebTorrent project's tracker) in-process, on loopback only
 
-interface BittorrentTrackerServer {
-  http: Server | null;
-  listen(port: number, hostnames: { http: string }, onListening: () => void): void;
-  close(cb: () => void): void;
-  on(event: 'error' | 'warning', listener: (err: Error) => void): void;
-}
-type BittorrentTrackerModule = {
-  Server: new (opts: { http: boolean; udp: boolean; ws: boolean; stats: boolean; interval?: number }) => BittorrentTrackerServer;
-};
-
-/** The package ships no types; a non-literal specifier keeps the import typed by the shape above. */
-const BITTORRENT_TRACKER: string = 'bittorrent-tracker';
-
 export interface RunningBittorrentTracker {
   port: number;
   /** `http://127.0.0.1:PORT` (also `ws://` when started with `ws: true`). */
@@ -141,7 +128,7 @@ export interface RunningBittorrentTracker {
 }
 
 export async function startBittorrentTracker(opts: { ws?: boolean; intervalMs?: number } = {}): Promise<RunningBittorrentTracker> {
-  const { Server } = (await import(BITTORRENT_TRACKER)) as BittorrentTrackerModule;
+  const { Server } = await import('bittorrent-tracker');
   const server = new Server({ http: true, udp: false, ws: opts.ws ?? false, stats: false, interval: opts.intervalMs });
   const warnings: Error[] = [];
   server.on('warning', (err) => warnings.push(err));
