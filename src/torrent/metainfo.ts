@@ -405,9 +405,9 @@ function onlyWhitespaceFrom(bytes: Uint8Array, from: number): boolean {
 function notBencode(error: BencodeError): TorrentError {
   const suffix = error.offset === undefined ? '' : ` at byte ${error.offset}`;
   const reason = suffix !== '' && error.message.endsWith(suffix) ? error.message.slice(0, -suffix.length) : error.message;
-  return new TorrentError('TORRENT_NOT_BENCODE', `not a torrent file: ${reason} (${error.code})`, error.offset, {
-    cause: error,
-  });
+  // The decoder's code stays on `cause` (the web page shows it under its technical details); the
+  // message is for a person: the reason and, from TorrentError, "at byte N".
+  return new TorrentError('TORRENT_NOT_BENCODE', `not a torrent file: ${reason}`, error.offset, { cause: error });
 }
 
 interface V1Files {
@@ -422,8 +422,34 @@ interface V1Files {
 
 /** Why a file's `length` is not one, and where: the caller names the file in the error. */
 interface LengthProblem {
-  why: string;
+  /** What completes "the length of <file> …"; null when the file has no `length` at all. */
+  why: string | null;
   offset: number;
+}
+
+const BINARY_UNITS = ['bytes', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB', 'EiB'] as const;
+const BYTES_PER_UNIT = 1024;
+
+/** `17592186028031` → `17,592,186,028,031`; a bigint length too (a hostile file's 10^30). */
+function groupDigits(value: number | bigint): string {
+  return value.toString().replace(/\B(?=(\d{3})+(?!\d))/g, ',');
+}
+
+/** `17592186028031` → `16 TiB`: the limit as a person reads it, beside the exact figure. */
+function roundedSize(bytes: number): string {
+  let unit = 0;
+  let value = bytes;
+  while (value >= BYTES_PER_UNIT && unit < BINARY_UNITS.length - 1) {
+    value /= BYTES_PER_UNIT;
+    unit++;
+  }
+  return `${Number(value.toPrecision(3))} ${BINARY_UNITS[unit]}`;
+}
+
+/** The out-of-range half of a length problem: negative, or over the per-file limit. */
+function lengthOutOfRange(length: number | bigint, max: number): string {
+  if (length < 0) return `is negative (${length})`;
+  return `is ${groupDigits(length)} bytes, more than the ${groupDigits(max)}-byte (${roundedSize(max)}) limit for one file`;
 }
 
 /**
@@ -433,21 +459,22 @@ interface LengthProblem {
 function fileLength(ctx: Ctx, entry: number): number | LengthProblem {
   const { view } = ctx;
   const lengthTok = view.get(entry, 'length');
-  if (lengthTok === -1) return { why: ' has no length', offset: view.span(entry).start };
+  if (lengthTok === -1) return { why: null, offset: view.span(entry).start };
   const length = readInt(view, lengthTok);
-  if (length === null) return { why: `: length is ${typeName(view, lengthTok)}`, offset: view.span(entry).start };
+  if (length === null) return { why: `is ${typeName(view, lengthTok)}, not an integer`, offset: view.span(entry).start };
   const max = ctx.options.maxFileLength ?? DEFAULT_MAX_FILE_LENGTH;
   if (typeof length === 'number' && length >= 0 && length <= max) return length;
-  const why = length < 0 ? 'is negative' : `is larger than the ${max}-byte limit`;
-  return { why: `: length ${length} ${why}`, offset: view.span(lengthTok).start };
+  return { why: lengthOutOfRange(length, max), offset: view.span(lengthTok).start };
 }
 
+/** `what` names the file: `its single file`, `file 3`, `"dir/a.bin"`. */
 function badLength(what: string, problem: LengthProblem): TorrentError {
-  return new TorrentError('TORRENT_BAD_FILE_LENGTH', `${what}${problem.why}`, problem.offset);
+  const message = problem.why === null ? `${what} has no length` : `the length of ${what} ${problem.why}`;
+  return new TorrentError('TORRENT_BAD_FILE_LENGTH', message, problem.offset);
 }
 
 function tooLarge(max: number, offset: number): TorrentError {
-  return new TorrentError('TORRENT_TOO_LARGE', `the files add up to more than ${max} bytes`, offset);
+  return new TorrentError('TORRENT_TOO_LARGE', `the files add up to more than ${groupDigits(max)} bytes (${roundedSize(max)})`, offset);
 }
 
 function checkFileLength(ctx: Ctx, entry: number, what: string): number {
@@ -485,7 +512,7 @@ function checkSymlinkPath(ctx: Ctx, entry: number, what: string): void {
 
 /** The BEP 3 single-file form: the file is the torrent's name. */
 function readSingleFile(ctx: Ctx, info: number, name: string, withOffsets: boolean): V1Files {
-  const size = checkFileLength(ctx, info, 'the file');
+  const size = checkFileLength(ctx, info, 'its single file');
   return {
     files: [{ path: name, size }],
     totalSize: addToTotal(ctx, 0, size, ctx.view.span(info).start),
@@ -620,13 +647,12 @@ function readFileList(ctx: Ctx, filesTok: number, name: string, withOffsets: boo
       checkSymlinkPath(ctx, entry, `file ${index}`);
     } else {
       if (lengthTok === -1 || !view.isInt(lengthTok)) {
-        const why = lengthTok === -1 ? ' has no length' : `: length is ${typeName(view, lengthTok)}`;
-        throw new TorrentError('TORRENT_BAD_FILE_LENGTH', `file ${index}${why}`, view.span(entry).start);
+        const why = lengthTok === -1 ? null : `is ${typeName(view, lengthTok)}, not an integer`;
+        throw badLength(`file ${index}`, { why, offset: view.span(entry).start });
       }
       const length = view.int(lengthTok);
       if (typeof length !== 'number' || length < 0 || length > maxFileLength) {
-        const why = length < 0 ? 'is negative' : `is larger than the ${maxFileLength}-byte limit`;
-        throw badLength(`file ${index}`, { why: `: length ${length} ${why}`, offset: view.span(lengthTok).start });
+        throw badLength(`file ${index}`, { why: lengthOutOfRange(length, maxFileLength), offset: view.span(lengthTok).start });
       }
       size = length;
     }

@@ -16,6 +16,7 @@ import { formatBytes } from './view-model.js';
 /** Failures the web layer itself detects (the request, not the torrent, is wrong). */
 export type WebErrorCode =
   | 'UPLOAD_NOT_MULTIPART'
+  | 'UPLOAD_COMPRESSED'
   | 'UPLOAD_MALFORMED'
   | 'UPLOAD_TOO_LARGE'
   | 'UPLOAD_FIELD_TOO_LONG'
@@ -72,10 +73,15 @@ export interface HttpProblem {
   retryAfterSeconds?: number;
   /** The methods the address takes (405): the `Allow` header. */
   allow?: readonly string[];
+  /** The content codings a request body may have (415 for a compressed body): the `Accept-Encoding` header. */
+  acceptEncoding?: string;
+  /** The code of the underlying failure when it is more specific than `code` (the decoder's `BENCODE_*`). */
+  causeCode?: string;
 }
 
 const STATUS_OF_WEB_CODE: Readonly<Record<WebErrorCode, number>> = {
   UPLOAD_NOT_MULTIPART: 415,
+  UPLOAD_COMPRESSED: 415,
   UPLOAD_MALFORMED: 400,
   UPLOAD_TOO_LARGE: 413,
   UPLOAD_FIELD_TOO_LONG: 413,
@@ -121,8 +127,20 @@ const LEADS_SAID_BY_HEADING: readonly string[] = [NOT_A_TORRENT_SENTENCE, NOT_A_
 /** Page heading: what went wrong, as specific as the code allows. */
 function titleOf(status: number, code: string): string {
   if (code === 'NOT_A_TORRENT') return 'Not a torrent file';
+  if (code === 'UPLOAD_COMPRESSED') return 'Compressed uploads are not accepted';
   if (code.startsWith('MAGNET_')) return 'Not a magnet link or info-hash';
   return TITLE_OF_STATUS[status] ?? TITLE_OF_STATUS[Math.floor(status / 100) * 100] ?? 'Error';
+}
+
+/** The only content coding a request body may have: none. */
+export const ACCEPTED_REQUEST_CODINGS = 'identity';
+
+/**
+ * What a too-large upload is told, whichever check caught it: the file part's own limit (multer), or
+ * the bound on the whole request body (src/web/upload.ts), so both read the same.
+ */
+export function uploadTooLargeMessage(maxUploadBytes: number): string {
+  return `The file is larger than the ${formatBytes(maxUploadBytes).text} limit. Real .torrent files are rarely more than a few megabytes.`;
 }
 
 /** Limits the upload layer needs to phrase its messages (sizes are shown to the person). */
@@ -137,7 +155,10 @@ export function problemFor(err: unknown, context: ProblemContext): HttpProblem {
     return { ...problem(STATUS_OF_WEB_CODE[err.code], err.code, err.message), allow: err.allow };
   }
   if (err instanceof WebError) {
-    return problem(STATUS_OF_WEB_CODE[err.code], err.code, err.message, err.retryAfterSeconds);
+    const found = problem(STATUS_OF_WEB_CODE[err.code], err.code, err.message, err.retryAfterSeconds);
+    // RFC 9110 §15.5.16: a 415 for a content coding says which codings would have been taken.
+    if (err.code === 'UPLOAD_COMPRESSED') found.acceptEncoding = ACCEPTED_REQUEST_CODINGS;
+    return found;
   }
   if (err instanceof multer.MulterError) return multerProblem(err, context);
   if (err instanceof TrackerscopeError) return coreProblem(err);
@@ -178,7 +199,10 @@ function coreProblem(err: TrackerscopeError): HttpProblem {
   // The torrent parser may already say "not a torrent file: …"; the page says it once.
   const reason = err.message.replace(/\.$/, '').replace(/^not a torrent file:\s*/i, '');
   if (err.code.startsWith('BENCODE_') || err.code.startsWith('TORRENT_')) {
-    return problem(422, err.code, `${NOT_A_TORRENT_SENTENCE}: ${reason}.`);
+    const found = problem(422, err.code, `${NOT_A_TORRENT_SENTENCE}: ${reason}.`);
+    // The decoder's own code (BENCODE_UNEXPECTED_END, …) is for the technical details, not the sentence.
+    if (err.cause instanceof TrackerscopeError && err.cause.code !== err.code) found.causeCode = err.cause.code;
+    return found;
   }
   if (err.code.startsWith('MAGNET_')) {
     return problem(400, err.code, `${NOT_A_MAGNET_SENTENCE}: ${reason}.`);
@@ -190,11 +214,7 @@ function coreProblem(err: TrackerscopeError): HttpProblem {
 function multerProblem(err: multer.MulterError, context: ProblemContext): HttpProblem {
   switch (err.code) {
     case 'LIMIT_FILE_SIZE':
-      return problem(
-        413,
-        'UPLOAD_TOO_LARGE',
-        `The file is larger than the ${formatBytes(context.maxUploadBytes).text} limit. Real .torrent files are rarely more than a few megabytes.`,
-      );
+      return problem(413, 'UPLOAD_TOO_LARGE', uploadTooLargeMessage(context.maxUploadBytes));
     case 'LIMIT_FIELD_VALUE':
       return problem(
         413,
@@ -270,6 +290,8 @@ export interface ErrorPageView {
   message: string;
   pageMessage: string;
   retryAfterSeconds: number | null;
+  /** The underlying failure's own code, shown beside `code` in the technical details; null: none. */
+  causeCode: string | null;
   /** The way on when there is no form: what the home-page button says. */
   backLabel: string;
   /** The upload form again, under `retryHeading`; null: the page links home instead. */
@@ -289,6 +311,7 @@ export function sendProblem(req: Request, res: Response, found: HttpProblem): vo
     res.set('Retry-After', String(found.retryAfterSeconds));
   }
   if (found.allow !== undefined) res.set('Allow', found.allow.join(', '));
+  if (found.acceptEncoding !== undefined) res.set('Accept-Encoding', found.acceptEncoding);
   if (wantsJson(req)) {
     res.json({ error: { code: found.code, message: found.message } });
     return;
@@ -303,6 +326,7 @@ export function sendProblem(req: Request, res: Response, found: HttpProblem): vo
       message: found.message,
       pageMessage: found.pageMessage,
       retryAfterSeconds: found.retryAfterSeconds ?? null,
+      causeCode: found.causeCode ?? null,
       backLabel: fileWasNotTheProblem ? 'Back to the upload form' : 'Try another torrent',
       form: retryForm ? retryForm(req, found) : null,
       retryHeading: found.retryAfterSeconds === undefined ? 'Try again' : 'Try again when the limit has reset',

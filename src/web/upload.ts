@@ -1,6 +1,6 @@
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import multer from 'multer';
-import { NOT_A_TORRENT_SENTENCE, WebError } from './errors.js';
+import { NOT_A_TORRENT_SENTENCE, uploadTooLargeMessage, WebError } from './errors.js';
 import { displayText, formatBytes } from './view-model.js';
 
 /**
@@ -69,41 +69,209 @@ export function uploadLimits(maxUploadBytes: number, maxMagnetBytes: number): Up
   return { fileSize: maxUploadBytes, fieldSize: maxMagnetBytes, ...FORM_SHAPE };
 }
 
+/**
+ * RFC 2046 §5.1.1: a boundary is at most 70 characters. A delimiter line is CRLF `--` boundary
+ * CRLF; each is counted at the length of the closing one, which has `--` after the boundary.
+ */
+export const MULTIPART_MAX_BOUNDARY_CHARS = 70;
+const MULTIPART_DELIMITER_BYTES = 2 + 2 + MULTIPART_MAX_BOUNDARY_CHARS + 2 + 2;
+
+/**
+ * Form overhead allowed besides the file itself: everything a form within all the other limits can
+ * carry — each part's delimiter and header block (BUSBOY_MAX_PART_HEADER_BYTES at most), every text
+ * field's value (`fieldSize` at most) and the closing delimiter. A multipart preamble (text before
+ * the first boundary, which the parser reads and drops) gets no allowance: our form never sends one.
+ */
+export function formOverheadBytes(limits: UploadLimits): number {
+  return (
+    limits.parts * (MULTIPART_DELIMITER_BYTES + BUSBOY_MAX_PART_HEADER_BYTES) +
+    limits.fields * limits.fieldSize +
+    MULTIPART_DELIMITER_BYTES
+  );
+}
+
+/** How long a refused upload may go on arriving before the connection is cut (see BodyBound.lingerMs). */
+export const DEFAULT_LINGER_MS = 5_000;
+
+/**
+ * The bound on a whole POST /scrape body. multer's `fileSize` bounds the file part only: without
+ * this, a 200 MB preamble or a thousand oversize parts would be read (and parsed) and thrown away.
+ */
+export interface BodyBound {
+  /** Largest body read at all: the file limit plus formOverheadBytes. Larger ones get the 413. */
+  maxBodyBytes: number;
+  /**
+   * After a refusal, how many more bytes are read and dropped, so that a client still sending (a
+   * browser uploading an oversize file) can finish and read the answer rather than meet a reset:
+   * RFC 9112 §9.6's "lingering close". Past this, or past `lingerMs`, the connection is cut.
+   */
+  lingerBytes: number;
+  lingerMs: number;
+}
+
+export function bodyBoundOf(limits: UploadLimits, lingerMs: number = DEFAULT_LINGER_MS): BodyBound {
+  const maxBodyBytes = limits.fileSize + formOverheadBytes(limits);
+  // A refused upload may cost the server at most what an accepted one does.
+  return { maxBodyBytes, lingerBytes: maxBodyBytes, lingerMs };
+}
+
 /** What the form carried. */
 export type ScrapeInput =
   | { kind: 'file'; bytes: Buffer; originalName: string; mimeType: string }
   | { kind: 'text'; text: string };
 
 /**
- * Multipart parsing for POST /scrape. Anything that is not multipart is refused with 415 before
- * parsing; every parser failure (busboy's "Unexpected end of form", "Malformed part header", …
- * arrive as plain Errors) becomes a typed 400, never a 500.
+ * Multipart parsing for POST /scrape. A compressed body (415), a declared length over the body
+ * bound (413) and anything that is not multipart (415) are refused before a byte is parsed; a body
+ * without a declared length is counted as it streams and refused at the same bound. Every parser
+ * failure (busboy's "Unexpected end of form", "Malformed part header", … arrive as plain Errors)
+ * becomes a typed 400, never a 500.
  */
-export function scrapeUpload(limits: UploadLimits): RequestHandler {
+export function scrapeUpload(limits: UploadLimits, bound: BodyBound = bodyBoundOf(limits)): RequestHandler {
   const parse = multer({ storage: multer.memoryStorage(), limits }).single(TORRENT_FIELD);
+  const tooLarge = () => new WebError('UPLOAD_TOO_LARGE', uploadTooLargeMessage(limits.fileSize));
   return (req: Request, res: Response, next: NextFunction) => {
-    if (!req.is('multipart/form-data')) {
-      next(
-        new WebError(
-          'UPLOAD_NOT_MULTIPART',
-          `Send the form as multipart/form-data, with the .torrent file in the field "${TORRENT_FIELD}" or a magnet link in "${MAGNET_FIELD}".`,
-        ),
-      );
+    const refusal = refusalBeforeParsing(req, bound, tooLarge);
+    if (refusal !== null) {
+      dropUnreadBody(req, res, bound);
+      next(refusal);
       return;
     }
+    // Whichever comes first answers: the parser, or the body outgrowing its bound mid-stream. The
+    // other is ignored (multer may still call back, e.g. with "Request closed" once the connection is cut).
+    let answered = false;
+    const answer = (err?: unknown) => {
+      if (answered) return;
+      answered = true;
+      next(err);
+    };
+    const body = watchBody(req, res, bound, () => answer(tooLarge()));
     parse(req, res, (err?: unknown) => {
       if (err === undefined || err === null) {
-        next();
+        answer();
         return;
       }
+      // Past a parser error the rest of the body is of no use: read no more than a refusal does.
+      body.refuse();
       if (err instanceof multer.MulterError) {
-        next(err);
+        answer(err);
         return;
       }
       const reason = err instanceof Error ? err.message : String(err);
-      next(new WebError('UPLOAD_MALFORMED', `The upload was malformed or cut short (${reason}). Please try again.`));
+      answer(new WebError('UPLOAD_MALFORMED', `The upload was malformed or cut short (${reason}). Please try again.`));
     });
   };
+}
+
+/** Longest Content-Encoding value quoted back to the client. */
+const MAX_ECHOED_CODING_CHARS = 40;
+
+/** What the headers alone are enough to refuse, or null: the body has to be read to know. */
+function refusalBeforeParsing(req: Request, bound: BodyBound, tooLarge: () => WebError): WebError | null {
+  const coding = contentCodingOf(req);
+  if (coding !== null) {
+    return new WebError(
+      'UPLOAD_COMPRESSED',
+      `Compressed request bodies are not accepted (Content-Encoding: ${displayText(coding, MAX_ECHOED_CODING_CHARS).text}). Send the form uncompressed.`,
+    );
+  }
+  const declared = declaredLengthOf(req);
+  if (declared !== null && declared > bound.maxBodyBytes) return tooLarge();
+  if (!req.is('multipart/form-data')) {
+    return new WebError(
+      'UPLOAD_NOT_MULTIPART',
+      `Send the form as multipart/form-data, with the .torrent file in the field "${TORRENT_FIELD}" or a magnet link in "${MAGNET_FIELD}".`,
+    );
+  }
+  return null;
+}
+
+/**
+ * The request's Content-Encoding when it is anything but `identity` (RFC 9110 §8.4.1: a list of
+ * codings, applied in order); null for none. Busboy would read a gzip body as raw bytes, and a
+ * decompressor would need its own bound, so compressed bodies are refused rather than inflated.
+ */
+export function contentCodingOf(req: Pick<Request, 'headers'>): string | null {
+  const header = req.headers['content-encoding'];
+  if (header === undefined) return null;
+  const codings = header
+    .split(',')
+    .map((coding) => coding.trim().toLowerCase())
+    .filter((coding) => coding !== '' && coding !== 'identity');
+  return codings.length === 0 ? null : header.trim();
+}
+
+/** Content-Length as a number (node's parser has already refused malformed ones); null without one. */
+function declaredLengthOf(req: Request): number | null {
+  const header = req.headers['content-length'];
+  if (header === undefined) return null;
+  const length = Number(header);
+  return Number.isFinite(length) ? length : null;
+}
+
+/**
+ * A body refused on its headers alone: when what it declares is more than lingering would read, the
+ * answer says `Connection: close` and node closes the connection as soon as the answer is out
+ * instead of reading the body; otherwise the body is read and dropped within the linger bounds, so
+ * the client can finish sending and read the answer on a connection that stays usable.
+ */
+function dropUnreadBody(req: Request, res: Response, bound: BodyBound): void {
+  const declared = declaredLengthOf(req);
+  if (declared !== null && declared > bound.lingerBytes) {
+    res.setHeader('Connection', 'close');
+    return;
+  }
+  watchBody(req, res, bound, () => {}).refuse();
+}
+
+interface BodyWatch {
+  /** The body is refused: the parser gets no more of it, the rest is read and dropped within the linger bounds. */
+  refuse(): void;
+}
+
+/**
+ * Counts the body as it streams past the parser (a 'data' listener sees every chunk multer pipes to
+ * busboy; it is attached before multer pipes, in the same tick, so none is missed). Over
+ * `maxBodyBytes` it stops the parser and calls `onTooLarge`; once refused, it reads and drops at
+ * most `lingerBytes` more for at most `lingerMs`, then cuts the connection — after the answer is
+ * out, never before.
+ */
+function watchBody(req: Request, res: Response, bound: BodyBound, onTooLarge: () => void): BodyWatch {
+  let received = 0;
+  let refusedAt: number | null = null;
+  let cutting = false;
+  let timer: NodeJS.Timeout | undefined;
+  const cut = () => {
+    if (cutting || req.complete) return;
+    cutting = true;
+    req.pause();
+    if (res.writableFinished) req.socket.destroy();
+    else res.once('finish', () => req.socket.destroy());
+  };
+  const refuse = () => {
+    if (refusedAt !== null) return;
+    refusedAt = received;
+    if (req.complete) return;
+    req.unpipe();
+    req.resume();
+    timer = setTimeout(cut, bound.lingerMs);
+  };
+  const onData = (chunk: Buffer) => {
+    received += chunk.length;
+    if (refusedAt === null) {
+      if (received > bound.maxBodyBytes) {
+        refuse();
+        onTooLarge();
+      }
+    } else if (received - refusedAt > bound.lingerBytes) {
+      cut();
+    }
+  };
+  const stop = () => clearTimeout(timer);
+  req.on('data', onData);
+  req.once('end', stop);
+  req.once('close', stop);
+  return { refuse };
 }
 
 /**
@@ -180,6 +348,25 @@ export function scrapeInputOf(req: Request): ScrapeInput {
 /** BEP 3: a metainfo file is a bencoded dictionary, so its first byte is `d`. */
 const BENCODE_DICT_START = 0x64;
 
+/**
+ * The start of a bencoded value that is not a dictionary (BEP 3): `i42e`, `4:spam`, a list whose
+ * first item starts a value (or that is empty). Enough to tell "bencode, but not a torrent" from
+ * any other content; the first few bytes decide.
+ */
+const BENCODED_NON_DICTIONARY: readonly { kind: string; head: RegExp }[] = [
+  { kind: 'an integer', head: /^i-?\d+e/ },
+  { kind: 'a string', head: /^\d+:/ },
+  { kind: 'a list', head: /^l(?:[dile]|\d+:)/ },
+];
+/** Bytes looked at for BENCODED_NON_DICTIONARY: a 20-digit integer or length and its terminator fit. */
+const BENCODE_HEAD_BYTES = 32;
+
+/** What kind of bencoded value the bytes start with, when they start with one that is not a dictionary. */
+export function bencodedKindOf(bytes: Uint8Array): string | null {
+  const head = Buffer.from(bytes.subarray(0, BENCODE_HEAD_BYTES)).toString('latin1');
+  return BENCODED_NON_DICTIONARY.find((candidate) => candidate.head.test(head))?.kind ?? null;
+}
+
 interface Signature {
   what: string;
   bytes: readonly number[];
@@ -225,11 +412,12 @@ export function assertLooksLikeTorrent(input: Extract<ScrapeInput, { kind: 'file
   // under the page's "Not a torrent file" heading.
   const whose = input.originalName ? `the content of "${clip(input.originalName)}"` : "the file's content";
   const typed = input.mimeType && input.mimeType !== 'application/octet-stream' ? ` (sent as ${clip(input.mimeType)})` : '';
-  const what = looksLike ? `looks like ${looksLike}` : 'is not bencoded data';
-  throw new WebError(
-    'NOT_A_TORRENT',
-    `${NOT_A_TORRENT_SENTENCE}: ${whose}${typed} ${what}. A .torrent file starts with a bencoded dictionary ("d").`,
-  );
+  const bencoded = looksLike === null ? bencodedKindOf(input.bytes) : null;
+  const what =
+    bencoded !== null
+      ? `is bencoded data (${bencoded}), but not a torrent: a torrent is a bencoded dictionary, starting with "d".`
+      : `${looksLike ? `looks like ${looksLike}` : 'is not bencoded data'}. A .torrent file starts with a bencoded dictionary ("d").`;
+  throw new WebError('NOT_A_TORRENT', `${NOT_A_TORRENT_SENTENCE}: ${whose}${typed} ${what}`);
 }
 
 /** Client-supplied names are shown back clipped and defused (they are escaped when rendered). */

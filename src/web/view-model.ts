@@ -318,6 +318,8 @@ export interface JsonResult {
     error: string | null;
     warning: string | null;
     ms: number;
+    /** IP version of the address that answered (4 or 6); null when no network exchange happened. */
+    family: 4 | 6 | null;
     /** The answer came from the server's scrape cache, not from asking the tracker just now. */
     cached: boolean;
     /** ISO 8601 time the tracker gave this answer (for a cached one: when it was first asked); null: no answer. */
@@ -357,6 +359,7 @@ export function jsonResult(torrent: Torrent, stats: readonly TrackerStat[]): Jso
       error: s.error,
       warning: s.warning,
       ms: s.ms,
+      family: s.family,
       cached: s.cached,
       answeredAt: isoTime(s.answeredAt),
     })),
@@ -385,6 +388,9 @@ const PROTOCOL_LABEL: Readonly<Record<TrackerProtocol, string>> = {
   other: '—',
 };
 
+/** How the page names the address family a tracker answered over. */
+const FAMILY_LABEL: Readonly<Record<4 | 6, string>> = { 4: 'IPv4', 6: 'IPv6' };
+
 export interface CountView {
   text: string;
   /** False when the tracker gave no number (shown as a dash, never as 0). */
@@ -407,6 +413,8 @@ export interface TrackerRowView {
   leechers: CountView;
   completed: CountView;
   time: string;
+  /** `IPv4` / `IPv6`: the address family that answered; null when no network exchange happened. */
+  family: string | null;
   /** How old the numbers are, for an answer that came from the cache; null for one asked just now. */
   answered: AnswerAge | null;
   error: DisplayText | null;
@@ -553,6 +561,7 @@ function trackerRow(stat: TrackerStat, scrapedAt: Date): TrackerRowView {
     leechers: countView(stat.leechers),
     completed: countView(stat.completed),
     time,
+    family: stat.family === null ? null : FAMILY_LABEL[stat.family],
     answered: stat.cached ? answerAge(stat.answeredAt, scrapedAt) : null,
     error: stat.error === null ? null : displayText(redactMessage(stat.error, secrets), MAX_MESSAGE_CHARS),
     warning: stat.warning === null ? null : displayText(redactMessage(stat.warning, secrets), MAX_MESSAGE_CHARS),

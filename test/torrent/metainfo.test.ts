@@ -689,13 +689,43 @@ describe('parseTorrent: typed errors', () => {
     });
   }
 
-  it('wraps a decode error: its code and byte offset are kept', () => {
+  it('wraps a decode error: its code and byte offset are kept, the message is for a person', () => {
     const e = thrown(() => parseTorrent(Buffer.from('d4:infoi03ee')));
     expect(e.code).toBe('TORRENT_NOT_BENCODE');
     expect(e.offset).toBe(8);
-    expect(e.message).toContain('BENCODE_BAD_INTEGER');
-    expect(e.message).toMatch(/at byte 8$/);
+    expect(e.message).toMatch(/^not a torrent file: .+ at byte 8$/);
+    // The decoder's code is machine data: on `cause`, not in the sentence.
+    expect(e.message).not.toContain('BENCODE_');
     expect((e.cause as TrackerscopeError).code).toBe('BENCODE_BAD_INTEGER');
+    const cut = thrown(() => parseTorrent(Buffer.from('d4:infoi42')));
+    expect(cut.message).toBe('not a torrent file: unexpected end of data in an integer at byte 10');
+    expect(cut.message).not.toContain('BENCODE_UNEXPECTED_END');
+    expect((cut.cause as TrackerscopeError).code).toBe('BENCODE_UNEXPECTED_END');
+  });
+
+  it('says what is wrong with a file length in words: which file, its length and the limit', () => {
+    const overLimit = thrown(() =>
+      parseTorrent(singleFile({ length: 10n ** 20n, 'piece length': 2 ** 30, pieces: pieceHashes(1) })),
+    );
+    expect(overLimit.message).toBe(
+      'the length of its single file is 100,000,000,000,000,000,000 bytes, more than the 17,592,186,028,031-byte (16 TiB) limit for one file' +
+        ` at byte ${overLimit.offset}`,
+    );
+    expect(thrown(() => parseTorrent(singleFile({ length: -5, pieces: pieceHashes(1) }))).message).toMatch(
+      /^the length of its single file is negative \(-5\) at byte \d+$/,
+    );
+    expect(thrown(() => parseTorrent(singleFile({ length: '5', pieces: pieceHashes(1) }))).message).toMatch(
+      /^the length of its single file is a byte string, not an integer at byte \d+$/,
+    );
+    expect(thrown(() => parseTorrent(multiFile([{ length: 5, path: ['a'] }], { files: [{ length: 5, path: ['a'] }, { path: ['b'] }] }))).message).toMatch(
+      /^file 2 has no length at byte \d+$/,
+    );
+    expect(thrown(() => parseTorrent(singleFile({ length: 5000 }), { maxFileLength: 4999 })).message).toMatch(
+      /^the length of its single file is 5,000 bytes, more than the 4,999-byte \(4\.88 KiB\) limit for one file at byte \d+$/,
+    );
+    expect(thrown(() => parseTorrent(v2Torrent({ dir: { a: new Map<string, Encodable>([['', { length: -5 }]]) } }))).message).toMatch(
+      /^the length of "[^"]*dir\/a" is negative \(-5\) at byte \d+$/,
+    );
   });
 
   it('honours the size limits given as options', () => {

@@ -2,7 +2,7 @@ import { createServer as createTcpServer, type Server as TcpServer, type Socket 
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encode } from '../../src/bencode/index.js';
-import { announcePeers, type BtTracker, startBtTracker } from '../support/trackers.js';
+import { announcePeers, type BtTracker, ipv6LoopbackGate, startBtTracker } from '../support/trackers.js';
 import { uploadLimits } from '../../src/web/upload.js';
 import { buildApp, makeTorrent, PNG_BYTES, type TestTorrent, ZIP_BYTES } from './support.js';
 
@@ -12,6 +12,8 @@ import { buildApp, makeTorrent, PNG_BYTES, type TestTorrent, ZIP_BYTES } from '.
  */
 
 const JSON_ACCEPT = 'application/json';
+/** IPv6 tests skip without ::1 only outside CI; under CI they run and fail (see ipv6LoopbackGate). */
+const v6 = await ipv6LoopbackGate();
 const SWARM = { seeders: 3, leechers: 2, completed: 0 };
 /** bittorrent-tracker reports its current seeders as `downloaded` (see test/support/trackers.ts). */
 const EXPECTED = { seeders: 3, leechers: 2, completed: 3 };
@@ -138,6 +140,15 @@ describe('POST /scrape with a .torrent file', () => {
     expect(unsupported?.[1]).toBe('unsupported');
     expect(unsupported?.[2]).toContain('No scrape');
     expect(cells(unsupported?.[2] ?? '')).toEqual(['—', '—', '—']);
+    // Which family answered, in words: both trackers are on 127.0.0.1; the unasked one has no tag.
+    const familyTag = (row: string) => /<span class="family" title="([^"]*)">([\s\S]*?)<\/span><\/span>/.exec(row);
+    for (const row of [http, udp]) {
+      expect(familyTag(row?.[2] ?? '')?.slice(1)).toEqual([
+        'The tracker answered over IPv4',
+        '<span class="visually-hidden">answered over </span>IPv4',
+      ]);
+    }
+    expect(unsupported?.[2]).not.toContain('class="family"');
 
     expect(html).toMatch(/id="total-seeders">3</);
     expect(html).toMatch(/id="total-leechers">2</);
@@ -176,6 +187,7 @@ describe('POST /scrape with a .torrent file', () => {
           'error',
           'infoHash',
           'leechers',
+          'family',
           'ms',
           'protocol',
           'scrape',
@@ -195,8 +207,9 @@ describe('POST /scrape with a .torrent file', () => {
       status: 'ok',
       ...EXPECTED,
       error: null,
+      family: 4,
     });
-    expect(rows[1]).toMatchObject({ announce: tracker.udpAnnounce, tier: 1, protocol: 'udp', status: 'ok', ...EXPECTED });
+    expect(rows[1]).toMatchObject({ announce: tracker.udpAnnounce, tier: 1, protocol: 'udp', status: 'ok', ...EXPECTED, family: 4 });
     // Unknown numbers are null, never 0.
     expect(rows[2]).toMatchObject({
       announce: 'http://127.0.0.1:9/no-scrape-here',
@@ -206,8 +219,29 @@ describe('POST /scrape with a .torrent file', () => {
       seeders: null,
       leechers: null,
       completed: null,
+      // Not asked: no address family.
+      family: null,
     });
     expect(body.totals).toEqual(EXPECTED);
+  });
+
+  it.skipIf(!v6.run)('says which family answered: a real tracker on ::1 gives family 6 and an "IPv6" tag', async () => {
+    v6.require();
+    expect(tracker.udp6Port, 'bittorrent-tracker listens on ::1').not.toBeNull();
+    const udp6Announce = `udp://[::1]:${tracker.udp6Port}`;
+    const both = makeTorrent({ name: 'two-families.bin', announceList: [[udp6Announce], [tracker.udpAnnounce]] });
+    // One swarm behind both sockets: announced over HTTP, scraped over UDP on ::1 and on 127.0.0.1.
+    await announcePeers(tracker.httpAnnounce, both.infoHashBytes, SWARM);
+    const json = await upload(both.bytes, 'two.torrent', JSON_ACCEPT).expect(200);
+    expect(json.body.trackers).toEqual([
+      expect.objectContaining({ announce: udp6Announce, status: 'ok', ...EXPECTED, family: 6, cached: false }),
+      expect.objectContaining({ announce: tracker.udpAnnounce, status: 'ok', ...EXPECTED, family: 4, cached: false }),
+    ]);
+    // From the cache the family is still the one that gave the answer.
+    const page = await upload(both.bytes, 'two.torrent').expect(200);
+    const families = [...page.text.matchAll(/<span class="family" title="The tracker answered over (IPv[46])">/g)].map((m) => m[1]);
+    expect(families).toEqual(['IPv6', 'IPv4']);
+    expect(page.text).toContain('udp://[::1]:');
   });
 
   it('says which answers came from the cache, and when their tracker gave them', async () => {
@@ -487,6 +521,37 @@ describe('bad uploads', () => {
     await expectProblem((accept) => request(app).post('/scrape').set('Accept', accept), 415, 'UPLOAD_NOT_MULTIPART', 'multipart/form-data');
   });
 
+  it.each(['gzip', 'br', 'deflate', 'x-custom', 'identity, gzip', 'GZIP'])(
+    'a body with Content-Encoding: %s is a 415 "compressed request bodies are not accepted"',
+    async (coding) => {
+      await expectProblem(
+        (accept) =>
+          request(app)
+            .post('/scrape')
+            .set('Accept', accept)
+            .set('Content-Encoding', coding)
+            .attach('torrent', torrent.bytes, 'a.torrent'),
+        415,
+        'UPLOAD_COMPRESSED',
+        `Compressed request bodies are not accepted (Content-Encoding: ${coding}). Send the form uncompressed.`,
+      );
+      const res = await request(app).post('/scrape').set('Content-Encoding', coding).attach('torrent', torrent.bytes, 'a.torrent').expect(415);
+      // RFC 9110 §15.5.16: what would have been accepted.
+      expect(res.headers['accept-encoding']).toBe('identity');
+      expect(res.text).toContain('<h1>Compressed uploads are not accepted</h1>');
+    },
+  );
+
+  it('Content-Encoding: identity is no coding at all: the upload is read as usual', async () => {
+    const res = await request(app)
+      .post('/scrape')
+      .set('Accept', JSON_ACCEPT)
+      .set('Content-Encoding', 'identity')
+      .attach('torrent', torrent.bytes, 'a.torrent')
+      .expect(200);
+    expect(res.body.torrent.infoHash).toBe(torrent.infoHash);
+  });
+
   it('multipart without a boundary is a 400, not a 500 (busboy: "Boundary not found")', async () => {
     await expectProblem(
       (accept) => request(app).post('/scrape').set('Accept', accept).set('Content-Type', 'multipart/form-data').send('--x\r\n'),
@@ -560,10 +625,63 @@ describe('bad uploads', () => {
       (accept) => upload(cut, 'cut.torrent', accept),
       422,
       'TORRENT_NOT_BENCODE',
-      /^This is not a torrent file: .+ at byte \d+\.$/,
+      /^This is not a torrent file: [a-z].* at byte \d+\.$/,
     );
     const json = await upload(cut, 'cut.torrent', JSON_ACCEPT);
     expect(json.body.error.message).not.toMatch(/not a torrent file.*not a torrent file/i);
+    // The decoder's code is not part of the sentence; the page keeps it in its technical details.
+    expect(json.body.error.message).not.toContain('BENCODE_');
+    const page = await upload(cut, 'cut.torrent').expect(422);
+    expect(page.text).toMatch(/id="problem-message"><bdi>String of \d+ bytes runs \d+ byte\(s\) past the end of the data at byte \d+\.<\/bdi>/);
+    expect(page.text).toContain('Error 422 · <code>TORRENT_NOT_BENCODE</code> · caused by <code>BENCODE_LENGTH_PAST_END</code>');
+    expect(page.text.match(/BENCODE_/g)).toHaveLength(1);
+  });
+
+  it('the decoder reason reads as a sentence: no error code in it, "at byte N" kept', async () => {
+    const unterminated = Buffer.from('d4:infod6:lengthi5');
+    const json = await upload(unterminated, 'cut.torrent', JSON_ACCEPT).expect(422);
+    expect(json.body.error).toEqual({
+      code: 'TORRENT_NOT_BENCODE',
+      message: 'This is not a torrent file: unexpected end of data in an integer at byte 18.',
+    });
+    const page = await upload(unterminated, 'cut.torrent').expect(422);
+    expect(page.text).toContain('<bdi>Unexpected end of data in an integer at byte 18.</bdi>');
+    expect(page.text).toContain('caused by <code>BENCODE_UNEXPECTED_END</code>');
+  });
+
+  it('a file over the per-file length limit reads as a sentence, with the limit in bytes and TiB', async () => {
+    const huge = encode({ info: { length: 99_999_999_999_999_999_999n, name: 'x', 'piece length': 16384, pieces: Buffer.alloc(20) } });
+    const json = await upload(huge, 'huge.torrent', JSON_ACCEPT).expect(422);
+    expect(json.body.error).toEqual({
+      code: 'TORRENT_BAD_FILE_LENGTH',
+      message: expect.stringMatching(
+        /^This is not a torrent file: the length of its single file is 99,999,999,999,999,999,999 bytes, more than the 17,592,186,028,031-byte \(16 TiB\) limit for one file at byte \d+\.$/,
+      ),
+    });
+  });
+
+  it.each([
+    ['an integer', 'i42e'],
+    ['a string', '4:spam'],
+    ['a list', 'li1ei2ee'],
+  ])('bencode that is %s, not a dictionary, is named as bencode but not a torrent (415)', async (kind, bytes) => {
+    await expectProblem(
+      (accept) =>
+        request(app)
+          .post('/scrape')
+          .set('Accept', accept)
+          .attach('torrent', Buffer.from(bytes), { filename: 'value.torrent', contentType: 'application/octet-stream' }),
+      415,
+      'NOT_A_TORRENT',
+      `This is not a torrent file: the content of "value.torrent" is bencoded data (${kind}), but not a torrent: a torrent is a bencoded dictionary, starting with "d".`,
+    );
+  });
+
+  it('text that merely starts with a digit or an "l" is not called bencode', async () => {
+    for (const text of ['1984 was a good year', 'lorem ipsum']) {
+      const json = await upload(Buffer.from(text), 'notes.torrent', JSON_ACCEPT).expect(415);
+      expect(json.body.error.message).toContain('is not bencoded data');
+    }
   });
 
   it('bencode that is not a torrent is a 422 naming what is missing', async () => {

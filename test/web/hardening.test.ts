@@ -1,13 +1,26 @@
+import { once } from 'node:events';
 import fs from 'node:fs';
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { createServer, request as httpRequest, type Server } from 'node:http';
 import os from 'node:os';
+import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import express from 'express';
 import multer from 'multer';
+import { pino } from 'pino';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { BUSBOY_MAX_PART_HEADER_BYTES, FORM_SHAPE } from '../../src/web/upload.js';
+import { errorHandler, uploadTooLargeMessage } from '../../src/web/errors.js';
+import {
+  type BodyBound,
+  BUSBOY_MAX_PART_HEADER_BYTES,
+  bodyBoundOf,
+  FORM_SHAPE,
+  formOverheadBytes,
+  scrapeUpload,
+  uploadLimits,
+} from '../../src/web/upload.js';
 import { buildApp, makeTorrent } from './support.js';
 
 /**
@@ -186,6 +199,285 @@ describe('multipart parser limits answer 4xx, never 500', () => {
 
   it('the app still answers after all of that', async () => {
     await request(app).get('/healthz').expect(200);
+  });
+});
+
+/** A plain TCP client on loopback: bytes out exactly as given, everything the server sends kept. */
+interface RawClient {
+  socket: Socket;
+  /** Everything received so far, as latin1. */
+  received(): string;
+  /** Resolves when the connection is gone (the server closed or reset it), with how it ended. */
+  closed: Promise<{ error: string | null }>;
+  /** Bytes written by the test so far. */
+  sent(): number;
+  write(data: string | Buffer): Promise<boolean>;
+}
+
+async function rawClient(port: number): Promise<RawClient> {
+  const socket = connect({ host: '127.0.0.1', port });
+  await once(socket, 'connect');
+  const chunks: Buffer[] = [];
+  let sent = 0;
+  let error: string | null = null;
+  socket.on('data', (chunk: Buffer) => chunks.push(chunk));
+  socket.on('error', (err: NodeJS.ErrnoException) => {
+    error = err.code ?? err.message;
+  });
+  const closed = new Promise<{ error: string | null }>((resolve) => socket.once('close', () => resolve({ error })));
+  return {
+    socket,
+    received: () => Buffer.concat(chunks).toString('latin1'),
+    closed,
+    sent: () => sent,
+    write: (data) =>
+      new Promise((resolve) => {
+        if (socket.destroyed || !socket.writable) {
+          resolve(false);
+          return;
+        }
+        const size = typeof data === 'string' ? Buffer.byteLength(data) : data.length;
+        socket.write(data, (err) => {
+          if (!err) sent += size;
+          resolve(!err);
+        });
+      }),
+  };
+}
+
+/** One HTTP/1.1 chunk of chunked transfer coding (RFC 9112 §7.1). */
+function chunkOf(data: Buffer): Buffer {
+  return Buffer.concat([Buffer.from(`${data.length.toString(16)}\r\n`), data, Buffer.from('\r\n')]);
+}
+
+function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([
+    promise,
+    new Promise<never>((_resolve, reject) => {
+      timer = setTimeout(() => reject(new Error(`${what}: nothing within ${ms} ms`)), ms);
+    }),
+  ]).finally(() => clearTimeout(timer));
+}
+
+describe('the whole request body is bounded, not only the file part', () => {
+  /** A small file limit, so the bound (file + form overhead) is small enough to cross quickly. */
+  const MAX_UPLOAD = 4096;
+  const limits = uploadLimits(MAX_UPLOAD, 16 * 1024);
+  const bound = bodyBoundOf(limits);
+  /** Longest wait for an answer or a close: a refusal that hangs fails here, not at vitest's timeout. */
+  const WITHIN_MS = 5000;
+  const { app } = buildApp({ maxUploadBytes: MAX_UPLOAD });
+  const torrent = makeTorrent({ name: 'bounded' });
+  let server: Server;
+  let port: number;
+
+  beforeAll(async () => {
+    server = createServer(app);
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    port = (server.address() as { port: number }).port;
+  });
+
+  afterAll(async () => {
+    server.closeAllConnections();
+    await new Promise((resolve) => server.close(() => resolve(undefined)));
+  });
+
+  /** A well-formed form with the torrent, after a multipart preamble of `preambleBytes` (RFC 2046 lets one precede the first boundary). */
+  function formWithPreamble(preambleBytes: number): Buffer {
+    return Buffer.concat([
+      Buffer.alloc(preambleBytes, 0x78),
+      Buffer.from('\r\n--B\r\nContent-Disposition: form-data; name="torrent"; filename="a.torrent"\r\n\r\n'),
+      torrent.bytes,
+      Buffer.from('\r\n--B--\r\n'),
+    ]);
+  }
+
+  it('the bound is the file limit plus a named form-overhead allowance derived from the other limits', () => {
+    expect(formOverheadBytes(limits)).toBe(
+      FORM_SHAPE.parts * (BUSBOY_MAX_PART_HEADER_BYTES + 78) + FORM_SHAPE.fields * limits.fieldSize + 78,
+    );
+    expect(bound.maxBodyBytes).toBe(MAX_UPLOAD + formOverheadBytes(limits));
+    // The default deployment: 10 MiB files, about 160 KiB of form around them (nginx's 11m leaves room).
+    expect(bodyBoundOf(uploadLimits(10 * MIB, 16 * 1024)).maxBodyBytes).toBeLessThan(10.25 * MIB);
+  });
+
+  it('a multipart preamble that takes the body over the bound is refused before parsing: the 413 a too-large file gets', async () => {
+    // Busboy skips a preamble: with a small one the torrent is read as usual (so the bound is what refuses below).
+    const small = await postMultipart(app, 'B', formWithPreamble(1024)).expect(200);
+    expect(small.body.torrent.infoHash).toBe(torrent.infoHash);
+
+    const huge = formWithPreamble(bound.maxBodyBytes);
+    const json = await postMultipart(app, 'B', huge).expect(413);
+    const file = await request(app)
+      .post('/scrape')
+      .set('Accept', JSON_ACCEPT)
+      .attach('torrent', Buffer.concat([torrent.bytes, Buffer.alloc(MAX_UPLOAD)]), 'big.torrent')
+      .expect(413);
+    expect(json.body).toEqual(file.body);
+    expect(json.body).toEqual({ error: { code: 'UPLOAD_TOO_LARGE', message: uploadTooLargeMessage(MAX_UPLOAD) } });
+    const page = await postMultipart(app, 'B', huge).set('Accept', 'text/html').expect(413).expect('Content-Type', /text\/html/);
+    expect(page.text).toContain('<h1>Too large</h1>');
+    expect(page.text).toContain('The file is larger than the 4.00 KiB limit.');
+  });
+
+  it('a declared Content-Length over the bound is answered before any body is sent, and the connection closed', async () => {
+    const client = await rawClient(port);
+    await client.write(
+      [
+        'POST /scrape HTTP/1.1',
+        'Host: 127.0.0.1',
+        'Accept: application/json',
+        'Content-Type: multipart/form-data; boundary=B',
+        `Content-Length: ${200 * MIB}`,
+        '',
+        '',
+      ].join('\r\n'),
+    );
+    // Not one byte of the 200 MB is sent: the answer can only come from the headers.
+    const { error } = await withTimeout(client.closed, WITHIN_MS, 'close after the 413');
+    const answer = client.received();
+    expect(answer).toMatch(/^HTTP\/1\.1 413 Payload Too Large\r\n/);
+    expect(answer).toMatch(/\r\nConnection: close\r\n/i);
+    expect(answer).toContain('"code":"UPLOAD_TOO_LARGE"');
+    expect(error).toBeNull();
+  });
+
+  it('a chunked body (no Content-Length) is counted as it streams and refused at the same bound', async () => {
+    // Under the bound, chunked uploads work as ever.
+    const ok = await chunkedPost(formWithPreamble(0), 1000);
+    expect(ok.status).toBe(200);
+    expect(JSON.parse(ok.body).torrent.infoHash).toBe(torrent.infoHash);
+    // Over it by a little: the same 413, as a whole answer on a connection that stays usable.
+    const over = await chunkedPost(formWithPreamble(bound.maxBodyBytes), 16 * 1024);
+    expect(over.status).toBe(413);
+    expect(JSON.parse(over.body)).toEqual({ error: { code: 'UPLOAD_TOO_LARGE', message: uploadTooLargeMessage(MAX_UPLOAD) } });
+  });
+
+  it('a chunked body that never ends gets the 413 and then a closed connection, not an endless read', async () => {
+    const client = await rawClient(port);
+    await client.write(
+      ['POST /scrape HTTP/1.1', 'Host: 127.0.0.1', 'Accept: application/json', 'Content-Type: multipart/form-data; boundary=B', 'Transfer-Encoding: chunked', '', ''].join('\r\n'),
+    );
+    const chunk = chunkOf(Buffer.alloc(64 * 1024, 0x78));
+    /** Far more than the server may read (bound + linger) plus what loopback socket buffers hold. */
+    const giveUpAfter = 64 * MIB;
+    const started = performance.now();
+    let gone = false;
+    void client.closed.then(() => {
+      gone = true;
+    });
+    while (!gone && client.sent() < giveUpAfter && performance.now() - started < WITHIN_MS) {
+      if (!(await client.write(chunk))) break;
+    }
+    await withTimeout(client.closed, WITHIN_MS, 'server closing the endless upload');
+    expect(client.received()).toMatch(/^HTTP\/1\.1 413 Payload Too Large\r\n/);
+    expect(client.received()).toContain('"code":"UPLOAD_TOO_LARGE"');
+    expect(client.sent()).toBeLessThan(giveUpAfter);
+  });
+
+  it('the app still answers after all of that', async () => {
+    await request(app).get('/healthz').expect(200);
+  });
+
+  /** POST a body with chunked transfer coding (no Content-Length), `chunkBytes` at a time. */
+  function chunkedPost(body: Buffer, chunkBytes: number): Promise<{ status: number; body: string }> {
+    return withTimeout(
+      new Promise((resolve, reject) => {
+        const req = httpRequest(
+          {
+            host: '127.0.0.1',
+            port,
+            path: '/scrape',
+            method: 'POST',
+            headers: { Accept: JSON_ACCEPT, 'Content-Type': 'multipart/form-data; boundary=B', 'Transfer-Encoding': 'chunked' },
+          },
+          (res) => {
+            const chunks: Buffer[] = [];
+            res.on('data', (chunk: Buffer) => chunks.push(chunk));
+            res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }));
+          },
+        );
+        req.on('error', reject);
+        for (let at = 0; at < body.length; at += chunkBytes) req.write(body.subarray(at, at + chunkBytes));
+        req.end();
+      }),
+      WITHIN_MS,
+      'chunked POST',
+    );
+  }
+});
+
+describe('after a refusal, lingering is bounded in time as well as in bytes', () => {
+  let server: Server;
+  let port: number;
+  const limits = uploadLimits(1024, 1024);
+  /** Bytes would allow a long drip; the clock must end it. */
+  const bound: BodyBound = { maxBodyBytes: 8 * 1024, lingerBytes: 64 * MIB, lingerMs: 300 };
+
+  beforeAll(async () => {
+    const app = express();
+    app.post('/scrape', scrapeUpload(limits, bound), (_req, res) => {
+      res.json({ ok: true });
+    });
+    app.use(errorHandler(pino({ level: 'silent' }), { maxUploadBytes: 1024, maxMagnetBytes: 1024 }));
+    server = createServer(app);
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    port = (server.address() as { port: number }).port;
+  });
+
+  afterAll(async () => {
+    server.closeAllConnections();
+    await new Promise((resolve) => server.close(() => resolve(undefined)));
+  });
+
+  it('a client dripping bytes after its 413 is cut off about lingerMs later', async () => {
+    const client = await rawClient(port);
+    await client.write(
+      ['POST /scrape HTTP/1.1', 'Host: 127.0.0.1', 'Accept: application/json', 'Content-Type: multipart/form-data; boundary=B', 'Transfer-Encoding: chunked', '', ''].join('\r\n'),
+    );
+    await client.write(chunkOf(Buffer.alloc(bound.maxBodyBytes + 1, 0x78)));
+    const refusedAt = performance.now();
+    let gone = false;
+    void client.closed.then(() => {
+      gone = true;
+    });
+    /** Far past lingerMs: the drip would go on this long if nothing cut it. */
+    const dripForMs = 5000;
+    while (!gone && performance.now() - refusedAt < dripForMs) {
+      await client.write(chunkOf(Buffer.from('x')));
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    await withTimeout(client.closed, dripForMs, 'cut after lingerMs');
+    const lasted = performance.now() - refusedAt;
+    expect(client.received()).toMatch(/^HTTP\/1\.1 413 /);
+    expect(lasted).toBeGreaterThanOrEqual(bound.lingerMs - 50);
+    expect(lasted).toBeLessThan(bound.lingerMs + 1500);
+  });
+
+  it('a compressed body is refused on its header alone (415, Accept-Encoding: identity), the connection stays clean', async () => {
+    const client = await rawClient(port);
+    const body = 'x'.repeat(100);
+    await client.write(
+      [
+        'POST /scrape HTTP/1.1',
+        'Host: 127.0.0.1',
+        'Accept: application/json',
+        'Content-Type: multipart/form-data; boundary=B',
+        'Content-Encoding: gzip',
+        `Content-Length: ${body.length}`,
+        '',
+        body,
+      ].join('\r\n'),
+    );
+    // The small body is read and dropped, so the same connection serves the next request.
+    await client.write(['POST /scrape HTTP/1.1', 'Host: 127.0.0.1', 'Accept: application/json', 'Content-Length: 0', 'Connection: close', '', ''].join('\r\n'));
+    await withTimeout(client.closed, 5000, 'both answers');
+    const answers = client.received().match(/HTTP\/1\.1 \d{3}/g);
+    expect(answers).toEqual(['HTTP/1.1 415', 'HTTP/1.1 415']);
+    expect(client.received()).toContain('"code":"UPLOAD_COMPRESSED"');
+    expect(client.received()).toMatch(/\r\nAccept-Encoding: identity\r\n/i);
+    expect(client.received()).toContain('"code":"UPLOAD_NOT_MULTIPART"');
   });
 });
 

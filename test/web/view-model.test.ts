@@ -374,6 +374,27 @@ describe('resultView', () => {
     });
   });
 
+  it('names the family that answered (IPv4 / IPv6) in the row, in words, only after an exchange', () => {
+    const stats = [
+      stat({ family: 6 }),
+      stat({ family: 4 }),
+      stat({ status: 'blocked', family: null, seeders: null, leechers: null, completed: null, ms: 0, error: 'private address' }),
+    ];
+    const view = resultView(torrent(), stats, { scrapedAt: new Date(0), autoRefreshMs: 0 });
+    expect(view.trackers.rows.map((r) => r.family)).toEqual(['IPv6', 'IPv4', null]);
+    const html = new Templates(VIEWS_DIR).render('result', { title: 't' }, view);
+    const tags = [...html.matchAll(/<span class="family" title="([^"]+)"><span class="visually-hidden">answered over <\/span>(IPv[46])<\/span>/g)];
+    expect(tags.map((m) => [m[1], m[2]])).toEqual([
+      ['The tracker answered over IPv6', 'IPv6'],
+      ['The tracker answered over IPv4', 'IPv4'],
+    ]);
+    // The tag sits in the URL's line, after the URL, inside the tracker cell.
+    expect(html).toMatch(/<bdi class="url">[\s\S]*?<\/bdi><span class="family"/);
+    const blockedRow = /<tr class="row-blocked">[\s\S]*?<\/tr>/.exec(html)?.[0] ?? '';
+    expect(blockedRow).not.toBe('');
+    expect(blockedRow).not.toContain('class="family"');
+  });
+
   it('caps the rendered file list; the JSON keeps every file', () => {
     const files = Array.from({ length: 5000 }, (_, i) => ({ path: `f${i}`, size: i }));
     const t = torrent({ files });
@@ -417,10 +438,20 @@ describe('jsonResult', () => {
       'error',
       'warning',
       'ms',
+      'family',
       'cached',
       'answeredAt',
     ]);
     expect(Object.keys(result.totals)).toEqual(['seeders', 'leechers', 'completed']);
+  });
+
+  it('says per row which address family answered: 4, 6, or null when nothing was exchanged', () => {
+    const rows = jsonResult(torrent(), [
+      stat({ family: 4 }),
+      stat({ family: 6, cached: true, ms: 0 }),
+      stat({ status: 'unsupported', scrape: null, family: null, seeders: null, leechers: null, completed: null, ms: 0 }),
+    ]).trackers;
+    expect(rows.map((r) => r.family)).toEqual([4, 6, null]);
   });
 
   it('says per row whether the answer came from the cache and when the tracker gave it (ISO 8601)', () => {
