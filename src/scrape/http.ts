@@ -42,6 +42,15 @@ export const DEFAULT_HEADERS_TIMEOUT_MS = 5000;
 /** Redirects followed before giving up (each hop goes through the same guarded dispatcher). */
 export const DEFAULT_MAX_REDIRECTS = 3;
 /**
+ * Times a request is sent again when the connection it went out on was closed or reset before any
+ * byte of the reply came back. opentracker closes every connection right after its reply without
+ * saying `Connection: close`, so a kept-alive socket can be reused in the instant before that close
+ * arrives (on loopback, a few scrapes in 10 000 at 16 in flight). A scrape is a GET that changes
+ * nothing, so sending it again is safe; once covers that race and bounds what a tracker that resets
+ * every request costs (two requests instead of one).
+ */
+export const DEFAULT_CLOSED_CONNECTION_RETRIES = 1;
+/**
  * Info-hashes asked for in one HTTP scrape request. Each adds 63 bytes to the request line
  * (`info_hash=` and 20 bytes as %XX); trackers and the proxies before them refuse long request
  * lines (often 4–8 KiB), so larger batches are split into several requests sent in parallel.
@@ -245,7 +254,26 @@ async function guardedConnect(
   settings: ConnectorSettings,
   connectSocket: SocketConnector,
 ): Promise<{ socket: Socket; family: 4 | 6 }> {
-  const budget = AbortSignal.timeout(settings.connectTimeoutMs);
+  // A timer cleared once the connection is made, not AbortSignal.timeout: against a tracker that
+  // closes every connection after its reply (opentracker) there is one connect per scrape, and
+  // AbortSignal.timeout would keep thousands of timers alive, each firing long after it mattered.
+  const budgetController = new AbortController();
+  const budgetTimer = setTimeout(() => budgetController.abort(), settings.connectTimeoutMs);
+  try {
+    return await connectWithinBudget(host, port, options, settings, connectSocket, budgetController.signal);
+  } finally {
+    clearTimeout(budgetTimer);
+  }
+}
+
+async function connectWithinBudget(
+  host: string,
+  port: number,
+  options: ConnectOptions,
+  settings: ConnectorSettings,
+  connectSocket: SocketConnector,
+  budget: AbortSignal,
+): Promise<{ socket: Socket; family: 4 | 6 }> {
   const outOfTime = () => new ScrapeError('SCRAPE_TIMEOUT', `could not connect to ${host} within ${settings.connectTimeoutMs} ms`);
   let candidates: ResolvedAddress[];
   try {
@@ -409,6 +437,8 @@ export interface HttpScrapeOptions {
   connectTimeoutMs?: number;
   headersTimeoutMs?: number;
   maxRedirects?: number;
+  /** See DEFAULT_CLOSED_CONNECTION_RETRIES. */
+  closedConnectionRetries?: number;
   /** Info-hashes per request; larger batches are split (see MAX_HASHES_PER_HTTP_SCRAPE). */
   maxHashesPerRequest?: number;
   userAgent?: string;
@@ -437,6 +467,8 @@ export async function scrapeHttp(scrapeUrl: string, hashes: readonly Uint8Array[
   }
   const perRequest = opts.maxHashesPerRequest ?? MAX_HASHES_PER_HTTP_SCRAPE;
   if (!Number.isInteger(perRequest) || perRequest < 1) throw new RangeError(`maxHashesPerRequest must be a positive integer, got ${perRequest}`);
+  const retries = opts.closedConnectionRetries ?? DEFAULT_CLOSED_CONNECTION_RETRIES;
+  if (!Number.isInteger(retries) || retries < 0) throw new RangeError(`closedConnectionRetries must be a non-negative integer, got ${retries}`);
   const agent = opts.dispatcher ?? new GuardedAgent(opts);
   try {
     const parsed = parseScrapeUrl(scrapeUrl);
@@ -554,18 +586,24 @@ async function fetchScrapeReply(first: RequestTarget, agent: Dispatcher, opts: H
   const maxBodyBytes = opts.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
   const timeoutMs = opts.headersTimeoutMs ?? DEFAULT_HEADERS_TIMEOUT_MS;
   const headers = opts.userAgent === undefined ? DEFAULT_HEADERS : { 'user-agent': opts.userAgent };
+  const retries = opts.closedConnectionRetries ?? DEFAULT_CLOSED_CONNECTION_RETRIES;
   let target = first;
   for (let hop = 0; ; hop++) {
-    const response = await agent.request({
-      origin: target.origin,
-      path: target.path,
-      method: 'GET',
-      signal: opts.signal,
-      headers,
-      headersTimeout: timeoutMs,
-      // Per chunk only: the caller's AbortSignal is what bounds a dripping body as a whole.
-      bodyTimeout: timeoutMs,
-    });
+    const response = await requestRetryingClosedConnections(
+      agent,
+      {
+        origin: target.origin,
+        path: target.path,
+        method: 'GET',
+        signal: opts.signal,
+        headers,
+        headersTimeout: timeoutMs,
+        // Per chunk only: the caller's AbortSignal is what bounds a dripping body as a whole.
+        bodyTimeout: timeoutMs,
+      },
+      retries,
+      opts.signal,
+    );
     const location = headerValue(response.headers.location);
     if (REDIRECT_STATUSES.has(response.statusCode) && location !== undefined) {
       await response.body.dump().catch(() => undefined);
@@ -577,6 +615,31 @@ async function fetchScrapeReply(first: RequestTarget, agent: Dispatcher, opts: H
     const contentType = headerValue(response.headers['content-type']) ?? '';
     if (response.statusCode < 200 || response.statusCode > 299) throw statusError(response.statusCode, body, contentType);
     return { target, body, contentType };
+  }
+}
+
+/** How undici (UND_ERR_SOCKET: "other side closed") and Node report a connection closed under a request. */
+const CLOSED_CONNECTION_CODES = new Set(['UND_ERR_SOCKET', 'ECONNRESET', 'EPIPE']);
+
+/**
+ * `agent.request`, sent again up to `retries` times when its connection closed before the reply's
+ * headers (see DEFAULT_CLOSED_CONNECTION_RETRIES). undici then drops that connection, so the
+ * request goes out on another. Never after the caller's signal fired, never once headers came back.
+ */
+async function requestRetryingClosedConnections(
+  agent: Dispatcher,
+  options: Dispatcher.RequestOptions,
+  retries: number,
+  signal: AbortSignal,
+): Promise<Dispatcher.ResponseData> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await agent.request(options);
+    } catch (err) {
+      const code = (err as { code?: unknown }).code;
+      const closedUnder = typeof code === 'string' && CLOSED_CONNECTION_CODES.has(code);
+      if (!closedUnder || attempt >= retries || signal.aborted) throw err;
+    }
   }
 }
 
@@ -676,7 +739,11 @@ function collectBody(body: Dispatcher.ResponseData['body'], maxBytes: number): P
     body.once('end', () => settle(null));
     body.once('error', (err: Error) => settle(err));
     // Destroyed without an error (should not happen with undici, which passes the abort reason).
-    body.once('close', () => settle(new ScrapeError('SCRAPE_CONNECT', 'the connection closed before the reply ended')));
+    // 'close' also follows every complete body: build the error only when it is one (an Error
+    // captures a stack trace, which costs more than the rest of reading a small reply).
+    body.once('close', () => {
+      if (!settled) settle(new ScrapeError('SCRAPE_CONNECT', 'the connection closed before the reply ended'));
+    });
   });
 }
 

@@ -1,11 +1,13 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { type AddressInfo, createServer as createTcpServer, type Socket } from 'node:net';
 import { gzipSync, deflateSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decode, encode, isDict } from '../../src/bencode/index.js';
 import type { TrackerscopeError } from '../../src/errors.js';
 import type { OutboundPolicy } from '../../src/scrape/guard.js';
 import {
+  DEFAULT_CLOSED_CONNECTION_RETRIES,
   DEFAULT_MAX_BODY_BYTES,
   GuardedAgent,
   type HttpScrapeOptions,
@@ -616,5 +618,117 @@ describe('scrapeHttp: many info-hashes', () => {
       expect(result.warning).toBe('first; second');
       expect(result.minRequestInterval).toBe(900);
     });
+  });
+});
+
+/**
+ * A tracker that, like opentracker, is done with a connection once it has answered on it — but,
+ * to make the race deterministic, closes it only when the next request arrives on it: that request
+ * finds its connection closed (`end`: FIN, undici's "other side closed") or reset (`reset`: RST,
+ * ECONNRESET). `repliesPerConnection: 0` closes under every request, even a connection's first.
+ */
+async function startClosingTracker(reply: Buffer, closeWith: 'end' | 'reset', repliesPerConnection = 1) {
+  let connections = 0;
+  let requests = 0;
+  const sockets = new Set<Socket>();
+  const server = createTcpServer((socket) => {
+    connections++;
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+    socket.on('error', () => undefined);
+    let pending = '';
+    let answered = 0;
+    socket.on('data', (chunk: Buffer) => {
+      pending += chunk.toString('latin1');
+      for (let end = pending.indexOf('\r\n\r\n'); end !== -1; end = pending.indexOf('\r\n\r\n')) {
+        pending = pending.slice(end + 4);
+        requests++;
+        if (answered < repliesPerConnection) {
+          answered++;
+          socket.write(`HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: ${reply.length}\r\n\r\n`);
+          socket.write(reply);
+        } else if (closeWith === 'reset') {
+          socket.resetAndDestroy();
+          return;
+        } else {
+          socket.end();
+          return;
+        }
+      }
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    origin: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    connections: () => connections,
+    requests: () => requests,
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const socket of sockets) socket.destroy();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+/**
+ * undici counts a connection busy until it has finished with the reply a moment after the body
+ * ends; a request sent at once would get a second connection. Well within the agent's keep-alive idle time.
+ */
+const CONNECTION_SETTLE_MS = 50;
+const connectionIdle = () => new Promise((resolve) => setTimeout(resolve, CONNECTION_SETTLE_MS));
+
+describe('scrapeHttp: a kept-alive connection the tracker closed under the next request', () => {
+  const a = hashOf('closed under');
+  const reply = scrapeReplyBytes([{ hash: a, complete: 4, incomplete: 1, downloaded: 9 }]);
+
+  for (const closeWith of ['end', 'reset'] as const) {
+    it(`sends the scrape again on a new connection (${closeWith === 'end' ? 'FIN' : 'RST'})`, async () => {
+      const tracker = await startClosingTracker(reply, closeWith);
+      const agent = new GuardedAgent({ policy: LOOPBACK_POLICY });
+      try {
+        const first = await scrapeHttp(`${tracker.origin}/scrape`, [a], opts({ dispatcher: agent }));
+        expect(first.counts[0]?.seeders).toBe(4);
+        expect(tracker.connections()).toBe(1);
+        await connectionIdle();
+        const second = await scrapeHttp(`${tracker.origin}/scrape`, [a], opts({ dispatcher: agent }));
+        expect(second.counts[0]).toMatchObject({ seeders: 4, leechers: 1, completed: 9 });
+        // The second scrape went out on the first connection, found it closed, and was sent again on a second.
+        expect(tracker.requests()).toBe(3);
+        expect(tracker.connections()).toBe(2);
+      } finally {
+        await agent.destroy();
+        await tracker.close();
+      }
+    });
+  }
+
+  it('fails as the closed connection it is without the retry (closedConnectionRetries: 0)', async () => {
+    const tracker = await startClosingTracker(reply, 'end');
+    const agent = new GuardedAgent({ policy: LOOPBACK_POLICY });
+    try {
+      await scrapeHttp(`${tracker.origin}/scrape`, [a], opts({ dispatcher: agent, closedConnectionRetries: 0 }));
+      await connectionIdle();
+      const err = await failureOf(scrapeHttp(`${tracker.origin}/scrape`, [a], opts({ dispatcher: agent, closedConnectionRetries: 0 })));
+      expect(err.code).toBe('SCRAPE_CONNECT');
+      expect(tracker.requests()).toBe(2);
+    } finally {
+      await agent.destroy();
+      await tracker.close();
+    }
+  });
+
+  it(`gives up after ${DEFAULT_CLOSED_CONNECTION_RETRIES} retry when the tracker closes under every request`, async () => {
+    const tracker = await startClosingTracker(reply, 'reset', 0);
+    try {
+      const err = await failureOf(scrapeHttp(`${tracker.origin}/scrape`, [a], opts()));
+      expect(err.code).toBe('SCRAPE_CONNECT');
+      expect(tracker.requests()).toBe(1 + DEFAULT_CLOSED_CONNECTION_RETRIES);
+    } finally {
+      await tracker.close();
+    }
+  });
+
+  it('refuses a retry count that is not a non-negative integer', async () => {
+    await expect(scrapeHttp('http://127.0.0.1:9/scrape', [a], opts({ closedConnectionRetries: -1 }))).rejects.toThrow(RangeError);
   });
 });
