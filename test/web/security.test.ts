@@ -1,18 +1,24 @@
+import { once } from 'node:events';
 import { readdirSync, readFileSync } from 'node:fs';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { type AddressInfo, connect } from 'node:net';
 import { join } from 'node:path';
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import { setTimeout as sleep } from 'node:timers/promises';
 import ejs from 'ejs';
 import express from 'express';
 import fc from 'fast-check';
 import helmet, { type HelmetOptions } from 'helmet';
 import request from 'supertest';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { announcePeers, type BtTracker, startBtTracker } from '../support/trackers.js';
-import { escapeHtml } from '../../src/web/render.js';
+import { escapeHtml, latin1Text } from '../../src/web/render.js';
 import { HELMET_OPTIONS, recordHeaderEffects } from '../../src/web/security-headers.js';
 import { buildApp, makeTorrent } from './support.js';
 
 const JSON_ACCEPT = 'application/json';
+/** Bounded waits for something the server does on its own time (loopback: milliseconds). */
+const HANGUP_WAIT_MS = 2000;
+const POLL_MS = 20;
 
 /** The policy exactly as issue #4 writes it. */
 const ISSUE_CSP =
@@ -94,6 +100,53 @@ describe('template escaping', () => {
       }),
     );
     for (const value of [undefined, null, 0, 42, true]) expect(escapeHtml(value)).toBe(ejs.escapeXML(value as unknown as string));
+  });
+});
+
+describe('templates', () => {
+  /** What the browser does with a numeric character reference. */
+  const decodeReferences = (html: string) => html.replace(/&#(\d+);/g, (_m, code: string) => String.fromCodePoint(Number(code)));
+  const aboveLatin1 = /[^\u0000-\u00FF]/u;
+
+  it('have their text above Latin-1 written as character references, never what is inside a tag', () => {
+    expect(latin1Text("<p>a — b</p><%= x ? '—' : '…' %><%# — %>…<%% — %%>😀·é")).toBe(
+      "<p>a &#8212; b</p><%= x ? '—' : '…' %><%# — %>&#8230;<%% &#8212; %%>&#128512;·é",
+    );
+    expect(latin1Text('<%- page.body %>')).toBe('<%- page.body %>');
+  });
+
+  it('shows the same text once the browser has decoded it', () => {
+    const tag = fc.constantFrom('<%= page.a %>', "<% if (x) { %>—<% } %>", '<%# … %>', '<%- page.body -%>');
+    fc.assert(
+      fc.property(fc.array(fc.oneof(fc.string({ unit: 'grapheme' }).map((t) => t.replaceAll('<%', '').replaceAll('&#', '')), tag)), (parts) => {
+        const source = parts.join('');
+        const rewritten = latin1Text(source);
+        expect(decodeReferences(rewritten)).toBe(decodeReferences(source));
+        expect(aboveLatin1.test(rewritten.replace(/<%(?!%)[\s\S]*?%>/g, ''))).toBe(false);
+      }),
+    );
+  });
+
+  it('partials included by a page are compiled once, not on every page', async () => {
+    const { app } = buildApp();
+    await request(app).get('/').expect(200);
+    const compile = vi.spyOn(ejs, 'compile');
+    try {
+      for (let i = 0; i < 3; i++) await request(app).get('/').expect(200);
+      expect(compile).not.toHaveBeenCalled();
+    } finally {
+      compile.mockRestore();
+    }
+  });
+
+  it('keeps the pages of a Latin-1 torrent all Latin-1', async () => {
+    const { app } = buildApp();
+    const t = makeTorrent({ name: 'café · 2024', announce: tracker.httpAnnounce });
+    const pages = [await request(app).get('/').expect(200), await request(app).post('/scrape').attach('torrent', t.bytes, 'a.torrent').expect(200)];
+    for (const page of pages) {
+      expect(page.text).not.toMatch(aboveLatin1);
+      expect(page.text).toContain('&#');
+    }
   });
 });
 
@@ -220,6 +273,39 @@ describe('passkeys', () => {
       expect(typeof line.responseTime).toBe('number');
     }
     expect(requestLines[2]?.req).toMatchObject({ method: 'GET', url: '/scrape?[redacted]' });
+  });
+
+  it('a client that hangs up mid-upload still gets exactly one log line, its query redacted', async () => {
+    const { app, logs } = buildApp({}, { captureLogs: true });
+    const server = createServer(app);
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    const secret = 'SECRETPASSKEY0043';
+    const boundary = 'hangup-boundary';
+    try {
+      const arrived = once(server, 'request');
+      const socket = connect((server.address() as AddressInfo).port, '127.0.0.1');
+      await once(socket, 'connect');
+      // Headers and the start of a file part, announcing far more body than is ever sent.
+      socket.write(
+        `POST /scrape?passkey=${secret} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: multipart/form-data; boundary=${boundary}\r\n` +
+          `Content-Length: 100000\r\n\r\n--${boundary}\r\nContent-Disposition: form-data; name="torrent"; filename="a.torrent"\r\n\r\nd8:announce`,
+      );
+      await arrived;
+      // Let the app get as far as reading the upload, then hang up.
+      await sleep(POLL_MS);
+      expect(logs.lines).toEqual([]);
+      socket.destroy();
+      const requestLines = () => logs.lines.filter((l) => l.req !== undefined && l.res !== undefined);
+      for (let waited = 0; waited < HANGUP_WAIT_MS && requestLines().length === 0; waited += POLL_MS) await sleep(POLL_MS);
+      // Anything late would show up now.
+      await sleep(POLL_MS);
+      expect(requestLines()).toHaveLength(1);
+      expect(requestLines()[0]?.req).toMatchObject({ method: 'POST', url: '/scrape?[redacted]' });
+      expect(logs.text()).not.toContain(secret);
+    } finally {
+      server.close();
+    }
   });
 });
 
