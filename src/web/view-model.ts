@@ -454,7 +454,8 @@ export interface ResultView {
   facts: FactView[];
   comment: { segments: TextSegment[]; truncated: boolean } | null;
   files: {
-    rows: { path: DisplayText; size: FormattedSize }[];
+    /** `pathPieces`: the path cut after every "/", where a long path may wrap (`<wbr>` between pieces). */
+    rows: { path: DisplayText; pathPieces: string[]; size: FormattedSize }[];
     total: number;
     totalText: string;
     hidden: number;
@@ -625,7 +626,10 @@ export function resultView(torrent: Torrent, stats: readonly TrackerStat[], opti
     facts,
     comment: torrent.comment === null ? null : commentView(torrent.comment),
     files: {
-      rows: listedFiles.map((f) => ({ path: displayText(f.path, MAX_PATH_CHARS), size: formatBytes(f.size) })),
+      rows: listedFiles.map((f) => {
+        const path = displayText(f.path, MAX_PATH_CHARS);
+        return { path, pathPieces: piecesAfterSlash(path.text), size: formatBytes(f.size) };
+      }),
       total: torrent.files.length,
       totalText: groupDigits(torrent.files.length),
       hidden: torrent.files.length - listedFiles.length,
@@ -697,4 +701,19 @@ export function linkify(text: string): TextSegment[] {
 function commentView(comment: string): { segments: TextSegment[]; truncated: boolean } {
   const shown = displayText(comment, MAX_COMMENT_CHARS, { multiline: true });
   return { segments: linkify(shown.text), truncated: shown.truncated };
+}
+
+/**
+ * `text` cut after every "/": the pieces of `text.split(/(?<=\/)/)`, without the regex, which costs
+ * about three times as much on a 40-file page.
+ */
+export function piecesAfterSlash(text: string): string[] {
+  const pieces: string[] = [];
+  let start = 0;
+  for (let slash = text.indexOf('/'); slash !== -1; slash = text.indexOf('/', slash + 1)) {
+    pieces.push(text.slice(start, slash + 1));
+    start = slash + 1;
+  }
+  if (start < text.length || pieces.length === 0) pieces.push(text.slice(start));
+  return pieces;
 }

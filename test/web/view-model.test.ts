@@ -19,6 +19,7 @@ import {
   cutCodePoints,
   magnetFor,
   permalinkFor,
+  piecesAfterSlash,
   resultView,
   safeHref,
   secretsOf,
@@ -466,5 +467,14 @@ describe('jsonResult', () => {
     expect(fresh).toMatchObject({ cached: false, answeredAt: '2024-05-01T11:57:00.001Z' });
     expect(none).toMatchObject({ cached: false, answeredAt: null });
     expect(broken?.answeredAt).toBeNull();
+  });
+});
+
+describe('piecesAfterSlash', () => {
+  it('cuts after every slash, exactly as the lookbehind split does', () => {
+    for (const text of ['', 'a', 'a/', '/a', 'a//b', 'dir/sub/file.mkv', '///', 'ünï/cødé/名前']) {
+      expect(piecesAfterSlash(text)).toEqual(text.split(/(?<=\/)/));
+    }
+    expect(piecesAfterSlash('dir/sub/file.mkv')).toEqual(['dir/', 'sub/', 'file.mkv']);
   });
 });
