@@ -38,10 +38,30 @@ export type ScrapeErrorCode =
 
 export class ScrapeError extends TrackerscopeError {
   declare readonly code: ScrapeErrorCode;
+  /**
+   * Address family over which the tracker answered, when the failure is in its answer (its
+   * `failure reason`, an HTML page, a bad reply, an HTTP error status): what `TrackerStat.family`
+   * shows for the row. Null when no answer came (refused, unreachable, timed out, blocked).
+   */
+  family: 4 | 6 | null = null;
 
   constructor(code: ScrapeErrorCode, message: string, options?: { cause?: unknown }) {
     super(code, message, undefined, options);
   }
+}
+
+/** `err`, marked (when it is a ScrapeError not already marked) as a failure in an answer that came over `family`. */
+export function withFamily<E>(err: E, family: 4 | 6 | null): E {
+  if (err instanceof ScrapeError && err.family === null) err.family = family;
+  return err;
+}
+
+/** The family a failure was marked with (see ScrapeError.family), looking through `cause` chains. */
+export function familyOfFailure(err: unknown): 4 | 6 | null {
+  for (let e: unknown = err, depth = 0; e && depth < MAX_CAUSE_DEPTH; e = (e as { cause?: unknown }).cause, depth++) {
+    if (e instanceof ScrapeError && e.family !== null) return e.family;
+  }
+  return null;
 }
 
 /** The tracker answered and refused (`failure reason`, BEP 15 error): its own words are the message. */

@@ -1,11 +1,12 @@
+import type { IncomingHttpHeaders } from 'node:http';
 import type { Socket } from 'node:net';
 import { isIP, type LookupFunction } from 'node:net';
 import { promisify } from 'node:util';
 import { gunzip, inflate, inflateRaw } from 'node:zlib';
-import { Agent, buildConnector, type Dispatcher } from 'undici';
-import { type BDict, type BValue, decode, isBytes, isDict, toText } from '../bencode/index.js';
+import { Agent, buildConnector, type Dispatcher, Pool } from 'undici';
+import { type BencodeView, decodeView, toText, withTokenTable } from '../bencode/index.js';
 import { APP_NAME, APP_VERSION } from '../version.js';
-import { asScrapeError, cleanTrackerText, ScrapeError, TrackerFailureError } from './errors.js';
+import { asScrapeError, cleanTrackerText, ScrapeError, TrackerFailureError, withFamily } from './errors.js';
 import {
   addressRange,
   BlockedAddressError,
@@ -67,6 +68,14 @@ export const DEFAULT_MAX_WS_MESSAGE_BYTES = 1024 * 1024;
 export const DEFAULT_KEEP_ALIVE_IDLE_MS = 1000;
 /** Origins a long-lived GuardedAgent remembers (family, last failure); the oldest are forgotten. */
 export const MAX_REMEMBERED_ORIGINS = 1024;
+/**
+ * Origins whose connection pool a GuardedAgent keeps between requests (see GuardedAgent.dispatch);
+ * beyond this the least recently used pool is closed. An idle pool holds no socket and no address
+ * slot, only a few objects; a fan-out asks at most DEFAULT_MAX_TRACKERS origins, a busy server a
+ * few hundred.
+ */
+export const MAX_POOLED_ORIGINS = 256;
+
 /** Scrape URLs whose parsed form (origin, request target, origin key) is remembered; the oldest are forgotten. */
 export const MAX_PARSED_SCRAPE_URLS = 1024;
 
@@ -105,6 +114,8 @@ export interface GuardedAgentOptions {
   lookup?: HostLookup;
   /** Connections per resolved address; by default the process-wide limiter. */
   addressLimiter?: AddressLimiter;
+  /** See MAX_POOLED_ORIGINS. */
+  maxPooledOrigins?: number;
 }
 
 /** The address predicate every check of a GuardedAgent uses. */
@@ -113,9 +124,26 @@ export type AddressCheck = (ip: string) => boolean;
 /** The same, for a connection to `port` (an exemption names an address and a port). */
 type EndpointCheck = (ip: string, port: number) => boolean;
 
+/** Addresses whose verdict under the agent's policy a GuardedAgent remembers; the oldest are forgotten. */
+export const MAX_JUDGED_ADDRESSES = 1024;
+
+/**
+ * The policy's verdict is a pure function of the address text, and parsing an address (ipaddr.js)
+ * is most of what judging one costs; every connection judges its candidates and then its peer, so
+ * the verdicts are remembered. The operator's own callbacks are asked every time.
+ */
 function endpointCheck(options: GuardedAgentOptions): EndpointCheck {
   const { policy, refuseAddress, exemptEndpoint } = options;
-  return (ip, port) => (isAddressAllowed(ip, policy) || (exemptEndpoint?.(ip, port) ?? false)) && !refuseAddress?.(ip);
+  const verdicts = new Map<string, boolean>();
+  const allowedByPolicy = (ip: string) => {
+    let allowed = verdicts.get(ip);
+    if (allowed === undefined) {
+      allowed = isAddressAllowed(ip, policy);
+      remember(verdicts, ip, allowed, MAX_JUDGED_ADDRESSES);
+    }
+    return allowed;
+  };
+  return (ip, port) => (allowedByPolicy(ip) || (exemptEndpoint?.(ip, port) ?? false)) && !refuseAddress?.(ip);
 }
 
 /**
@@ -125,19 +153,32 @@ function endpointCheck(options: GuardedAgentOptions): EndpointCheck {
  * allowed ones in turn, and judges the socket's actual peer once connected, so DNS rebinding and
  * odd spellings cannot reach a forbidden address. Each connection holds a slot of its address in
  * the AddressLimiter for as long as it is open, so the bound holds across names, ports and
- * redirect hops. It also remembers which address family each origin used.
+ * redirect hops. It also remembers which address family each origin used, and keeps one connection
+ * pool per origin (up to MAX_POOLED_ORIGINS) rather than one per burst of connections.
  */
 export class GuardedAgent extends Agent {
   readonly policy: OutboundPolicy;
   readonly addressLimiter: AddressLimiter;
   readonly #record: ConnectRecord;
+  readonly #poolOptions: Pool.Options;
+  readonly #maxPooledOrigins: number;
+  /** One pool per origin, least recently used first. */
+  readonly #pools = new Map<string, Pool>();
+  /** The origin of the most recent dispatch: already the newest entry of #pools, nothing to reorder. */
+  #newestOrigin: string | undefined;
+  /** Set by close(): the pools finishing their requests, which destroy() (the end of Agent's close) waits for. */
+  #closingPools: Promise<unknown> | undefined;
 
   constructor(options: GuardedAgentOptions) {
     const record: ConnectRecord = { families: new Map(), failures: new Map() };
     const headersTimeout = options.headersTimeoutMs ?? DEFAULT_HEADERS_TIMEOUT_MS;
     const addressLimiter = options.addressLimiter ?? sharedAddressLimiter;
     const keepAlive = options.keepAliveIdleMs ?? DEFAULT_KEEP_ALIVE_IDLE_MS;
-    super({
+    const maxPooledOrigins = options.maxPooledOrigins ?? MAX_POOLED_ORIGINS;
+    if (!Number.isInteger(maxPooledOrigins) || maxPooledOrigins < 1) {
+      throw new RangeError(`maxPooledOrigins must be a positive integer, got ${maxPooledOrigins}`);
+    }
+    const poolOptions: Pool.Options = {
       connect: guardedConnector({
         check: endpointCheck(options),
         resolver: options.lookup === undefined ? sharedResolver : new DnsResolver({ lookup: options.lookup }),
@@ -154,11 +195,99 @@ export class GuardedAgent extends Agent {
       headersTimeout,
       // Per chunk only: the caller's AbortSignal is what bounds a dripping body as a whole.
       bodyTimeout: headersTimeout,
-      webSocket: { maxPayloadSize: options.maxWebSocketMessageBytes ?? DEFAULT_MAX_WS_MESSAGE_BYTES },
-    });
+    };
+    super({ ...poolOptions, webSocket: { maxPayloadSize: options.maxWebSocketMessageBytes ?? DEFAULT_MAX_WS_MESSAGE_BYTES } });
     this.policy = options.policy;
     this.addressLimiter = addressLimiter;
     this.#record = record;
+    this.#poolOptions = poolOptions;
+    this.#maxPooledOrigins = maxPooledOrigins;
+  }
+
+  /**
+   * Every request goes to its origin's pool, kept across requests. undici's Agent closes and
+   * forgets an origin's pool each time its last connection closes, and builds a new one (options
+   * cloned through JSON, a Client per connection) for the next request: against a tracker that
+   * closes every connection after its reply (opentracker) that is once per scrape, and destroying
+   * the old pool creates an Error whose stack trace Node formats. A kept pool reconnects instead.
+   */
+  override dispatch(options: Agent.DispatchOptions, handler: Dispatcher.DispatchHandler): boolean {
+    const { origin } = options;
+    // Closed, destroyed, or no usable origin: Agent's own dispatch reports it through the handler.
+    if (this.closed || this.destroyed || (typeof origin !== 'string' && !(origin instanceof URL)) || origin === '') {
+      return super.dispatch(options, handler);
+    }
+    const key = typeof origin === 'string' ? origin : String(origin);
+    let pool = this.#pools.get(key);
+    if (pool === undefined) pool = this.#openPool(key, origin);
+    else if (key !== this.#newestOrigin) {
+      this.#pools.delete(key);
+      this.#pools.set(key, pool);
+    }
+    this.#newestOrigin = key;
+    return pool.dispatch(options, handler);
+  }
+
+  #openPool(key: string, origin: string | URL): Pool {
+    const pool = new Pool(origin, this.#poolOptions);
+    // The Agent's events, as undici's Agent relays them from its pools (targets built only when listened to).
+    pool.on('drain', (o) => {
+      this.emit('drain', o);
+    });
+    pool.on('connect', (o, targets) => {
+      if (this.listenerCount('connect') > 0) this.emit('connect', o, [this, ...targets]);
+    });
+    pool.on('disconnect', (o, targets, err) => {
+      if (this.listenerCount('disconnect') > 0) this.emit('disconnect', o, [this, ...targets], err);
+    });
+    pool.on('connectionError', (o, targets, err) => {
+      if (this.listenerCount('connectionError') > 0) this.emit('connectionError', o, [this, ...targets], err);
+    });
+    this.#pools.set(key, pool);
+    if (this.#pools.size > this.#maxPooledOrigins) {
+      const [oldestKey, oldest] = this.#pools.entries().next().value as [string, Pool];
+      this.#pools.delete(oldestKey);
+      // Its requests in flight finish; nothing new reaches it.
+      oldest.close().catch(() => undefined);
+    }
+    return pool;
+  }
+
+  /** Origins with a pool kept (for tests and diagnostics). */
+  get pooledOrigins(): number {
+    return this.#pools.size;
+  }
+
+  /**
+   * Close gracefully: the pools finish what they carry, then Agent's close runs, which ends by
+   * calling destroy() — that waits for the pools rather than destroying them.
+   */
+  override close(): Promise<void>;
+  override close(callback: () => void): void;
+  override close(callback?: () => void): Promise<void> | void {
+    this.#closingPools ??= Promise.all([...this.#pools.values()].map((pool) => pool.close().catch(() => undefined)));
+    this.#pools.clear();
+    this.#newestOrigin = undefined;
+    // Always the callback form of the parent: its promise form calls this.close again.
+    if (callback !== undefined) return super.close(callback);
+    return new Promise<void>((resolve, reject) => super.close((err?: Error | null) => (err ? reject(err) : resolve())));
+  }
+
+  override destroy(): Promise<void>;
+  override destroy(err: Error | null): Promise<void>;
+  override destroy(callback: () => void): void;
+  override destroy(err: Error | null, callback: () => void): void;
+  override destroy(errOrCallback?: Error | null | (() => void), callback?: () => void): Promise<void> | void {
+    const err = typeof errOrCallback === 'function' ? null : (errOrCallback ?? null);
+    const done = typeof errOrCallback === 'function' ? errOrCallback : callback;
+    const pools = this.#closingPools ?? Promise.all([...this.#pools.values()].map((pool) => pool.destroy(err).catch(() => undefined)));
+    this.#pools.clear();
+    this.#newestOrigin = undefined;
+    // Always the callback form of the parent: its promise form calls this.destroy again.
+    const own = new Promise<void>((resolve) => super.destroy(err, () => resolve()));
+    const all = Promise.all([pools, own]).then(() => undefined);
+    if (done === undefined) return all;
+    void all.then(() => done());
   }
 
   /** Address family of the most recent connection to this URL's origin, if any. */
@@ -222,15 +351,19 @@ type ConnectOptions = buildConnector.Options;
 type SocketConnector = (options: ConnectOptions, callback: buildConnector.Callback) => Socket | undefined;
 
 function guardedConnector(settings: ConnectorSettings): buildConnector.connector {
-  // Its own timeout is only a backstop: guardedConnect bounds every step by the connect budget.
-  const connectSocket = buildConnector({ timeout: settings.connectTimeoutMs }) as unknown as SocketConnector;
+  // No timer of its own (timeout 0): connectAttempt bounds every attempt, within the connect budget.
+  // No TCP keep-alive probes: they would start after a minute, and an idle connection here closes
+  // after DEFAULT_KEEP_ALIVE_IDLE_MS. `noDelay` from the start: undici sets it on every socket anyway,
+  // and set after creation Node applies it twice (before and after connecting). One connection per
+  // scrape against trackers that close after replying: each system call saved counts.
+  const connectSocket = buildConnector({ timeout: 0, keepAlive: false, noDelay: true }) as unknown as SocketConnector;
   return (options, callback) => {
     const host = unbracket(options.hostname);
     const port = Number(options.port) || Number(DEFAULT_PORT[options.protocol] ?? 0);
     const origin = originKey({ protocol: options.protocol, hostname: host, port: options.port });
     guardedConnect(host, port, options, settings, connectSocket).then(
       ({ socket, family }) => {
-        settings.record.failures.delete(origin);
+        if (settings.record.failures.size > 0) settings.record.failures.delete(origin);
         remember(settings.record.families, origin, family);
         callback(null, socket);
       },
@@ -243,9 +376,46 @@ function guardedConnector(settings: ConnectorSettings): buildConnector.connector
 }
 
 /**
+ * The time left to connect, and an AbortSignal for the waits that take one (name resolution, a
+ * slot at a busy address), made only when such a wait happens: the usual connection (a literal IP
+ * or a cached name, a free slot, one address) needs a single timer, its connect attempt's.
+ */
+class ConnectBudget {
+  readonly #deadline: number;
+  #controller: AbortController | undefined;
+  #timer: NodeJS.Timeout | undefined;
+
+  constructor(readonly totalMs: number) {
+    this.#deadline = performance.now() + totalMs;
+  }
+
+  remainingMs(): number {
+    return Math.max(0, this.#deadline - performance.now());
+  }
+
+  get spent(): boolean {
+    return this.#controller?.signal.aborted === true || this.remainingMs() === 0;
+  }
+
+  signal(): AbortSignal {
+    if (this.#controller === undefined) {
+      const controller = new AbortController();
+      this.#controller = controller;
+      this.#timer = setTimeout(() => controller.abort(), this.remainingMs());
+    }
+    return this.#controller.signal;
+  }
+
+  release(): void {
+    clearTimeout(this.#timer);
+  }
+}
+
+/**
  * Resolve, judge, take an address slot, connect, judge the peer — within one connect budget.
  * Addresses are tried one after another (families alternating, RFC 8305 §4), each for at most
  * `addressAttemptMs` while others remain, so a dead address does not hide a live one.
+ * Texts name no host or address: they reach a tracker row, whose URL already says which tracker.
  */
 async function guardedConnect(
   host: string,
@@ -254,15 +424,14 @@ async function guardedConnect(
   settings: ConnectorSettings,
   connectSocket: SocketConnector,
 ): Promise<{ socket: Socket; family: 4 | 6 }> {
-  // A timer cleared once the connection is made, not AbortSignal.timeout: against a tracker that
+  // Timers cleared once the connection is made, never AbortSignal.timeout: against a tracker that
   // closes every connection after its reply (opentracker) there is one connect per scrape, and
   // AbortSignal.timeout would keep thousands of timers alive, each firing long after it mattered.
-  const budgetController = new AbortController();
-  const budgetTimer = setTimeout(() => budgetController.abort(), settings.connectTimeoutMs);
+  const budget = new ConnectBudget(settings.connectTimeoutMs);
   try {
-    return await connectWithinBudget(host, port, options, settings, connectSocket, budgetController.signal);
+    return await connectWithinBudget(host, port, options, settings, connectSocket, budget);
   } finally {
-    clearTimeout(budgetTimer);
+    budget.release();
   }
 }
 
@@ -272,35 +441,41 @@ async function connectWithinBudget(
   options: ConnectOptions,
   settings: ConnectorSettings,
   connectSocket: SocketConnector,
-  budget: AbortSignal,
+  budget: ConnectBudget,
 ): Promise<{ socket: Socket; family: 4 | 6 }> {
-  const outOfTime = () => new ScrapeError('SCRAPE_TIMEOUT', `could not connect to ${host} within ${settings.connectTimeoutMs} ms`);
+  const outOfTime = () => new ScrapeError('SCRAPE_TIMEOUT', `could not connect to the tracker within ${budget.totalMs} ms`);
   let candidates: ResolvedAddress[];
   try {
-    candidates = await allowedAddresses(host, port, settings, budget);
+    const allowed = allowedAddresses(host, port, settings, budget);
+    candidates = Array.isArray(allowed) ? allowed : await allowed;
   } catch (err) {
-    throw budget.aborted ? outOfTime() : err;
+    throw budget.spent ? outOfTime() : err;
   }
+  const { addressLimiter } = settings;
   let lastError: unknown;
   for (const [index, candidate] of candidates.entries()) {
     let release: ReleaseSlot;
-    try {
-      release = await settings.addressLimiter.acquire(candidate.address, budget);
-    } catch (err) {
-      if (!budget.aborted) throw err;
-      throw new ScrapeError(
-        'SCRAPE_TIMEOUT',
-        `${settings.addressLimiter.maxPerAddress} connections to ${candidate.address} (${host}) were already open and none closed within ${settings.connectTimeoutMs} ms`,
-      );
+    if (addressLimiter.tryAcquire(candidate.address)) release = slotReleaser(addressLimiter, candidate.address);
+    else {
+      try {
+        release = await addressLimiter.acquire(candidate.address, budget.signal());
+      } catch (err) {
+        if (!budget.spent) throw err;
+        throw new ScrapeError(
+          'SCRAPE_TIMEOUT',
+          `the connections allowed to the tracker's address (${addressLimiter.maxPerAddress}) were all in use and none closed within ${budget.totalMs} ms`,
+        );
+      }
     }
-    const attemptMs = index < candidates.length - 1 ? settings.addressAttemptMs : settings.connectTimeoutMs;
+    const remainingMs = budget.remainingMs();
+    const attemptMs = index < candidates.length - 1 ? Math.min(settings.addressAttemptMs, remainingMs) : remainingMs;
     let socket: Socket;
     try {
-      socket = await connectAttempt(connectSocket, options, candidate.address, attemptMs, budget);
+      socket = await connectAttempt(connectSocket, options, candidate.address, attemptMs);
     } catch (err) {
       release();
       lastError = err;
-      if (budget.aborted) break;
+      if (budget.spent) break;
       continue;
     }
     const refused = refusedPeer(socket, host, port, settings.check);
@@ -312,13 +487,40 @@ async function connectWithinBudget(
     if (socket.destroyed) {
       // Its 'close' may already have fired: give the slot back here, never twice (release is idempotent).
       release();
-      throw new ScrapeError('SCRAPE_CONNECT', `the connection to ${candidate.address} (${host}) closed as it opened`);
+      throw new ScrapeError('SCRAPE_CONNECT', 'the connection to the tracker closed as it opened');
     }
-    socket.once('close', release);
+    // `on`, not `once`: each fires once anyway, and `once` wraps every listener anew.
+    socket.on('close', release);
+    socket.on('end', closeQuietly);
     return { socket, family: socket.remoteFamily === 'IPv6' ? 6 : 4 };
   }
-  if (budget.aborted) throw outOfTime();
-  throw lastError ?? new ScrapeError('SCRAPE_CONNECT', `could not connect to ${host}`);
+  if (budget.spent) throw outOfTime();
+  throw lastError ?? new ScrapeError('SCRAPE_CONNECT', 'could not connect to the tracker');
+}
+
+/**
+ * The tracker closed its side (FIN). undici would destroy the socket with an Error ("other side
+ * closed") whose stack trace Node formats (a stream destroyed with an error reads `err.stack`) —
+ * against trackers that close after every reply (opentracker, without `Connection: close`), once
+ * per scrape. Destroyed here first, without an error (this listener is registered in the connector,
+ * before undici's own), undici's handler finds it destroyed and formats nothing. Everything else is
+ * as undici would have it: a complete reply stays complete (one read until close is finished by
+ * undici's parser all the same), and a request still waiting for its reply fails with
+ * UND_ERR_SOCKET, which is what the resend after a closed connection looks for. A WebSocket whose
+ * tracker closed its side closes, as Node would close it once our side had ended too.
+ */
+function closeQuietly(this: Socket): void {
+  this.destroy();
+}
+
+/** Gives a slot taken with `tryAcquire` back once, however many times it is called (AddressLimiter.acquire's contract). */
+function slotReleaser(limiter: AddressLimiter, address: string): ReleaseSlot {
+  let released = false;
+  return () => {
+    if (released) return;
+    released = true;
+    limiter.release(address);
+  };
 }
 
 /**
@@ -326,9 +528,15 @@ async function connectWithinBudget(
  * A and AAAA records through the resolver; IPv4-mapped forms as the IPv4 address they carry (what
  * the policy judged), duplicates dropped. Throws BlockedAddressError when the policy allows none.
  */
-async function allowedAddresses(host: string, port: number, settings: ConnectorSettings, budget: AbortSignal): Promise<ResolvedAddress[]> {
+function allowedAddresses(host: string, port: number, settings: ConnectorSettings, budget: ConnectBudget): ResolvedAddress[] | Promise<ResolvedAddress[]> {
   const literal = isIP(host);
-  const found: readonly ResolvedAddress[] = literal !== 0 ? [{ address: host, family: literal as 4 | 6 }] : await settings.resolver.resolve(host, budget);
+  // A literal IP (most trackers, and every connection to a tracker that closes after each reply)
+  // is judged at once, without a round trip through the promise machinery.
+  if (literal !== 0) return judged(host, port, [{ address: host, family: literal as 4 | 6 }], settings);
+  return settings.resolver.resolve(host, budget.signal()).then((found) => judged(host, port, found, settings));
+}
+
+function judged(host: string, port: number, found: readonly ResolvedAddress[], settings: ConnectorSettings): ResolvedAddress[] {
   const seen = new Set<string>();
   const allowed: ResolvedAddress[] = [];
   for (const { address } of found) {
@@ -344,7 +552,7 @@ async function allowedAddresses(host: string, port: number, settings: ConnectorS
     const first = found[0]?.address ?? 'no address';
     throw new BlockedAddressError(host, first, addressRange(first));
   }
-  return alternateFamilies(allowed);
+  return allowed.length === 1 ? allowed : alternateFamilies(allowed);
 }
 
 /** RFC 8305 §4: keep the resolver's preference, but alternate families so one dead family costs one attempt. */
@@ -365,30 +573,28 @@ function alternateFamilies(addresses: ResolvedAddress[]): ResolvedAddress[] {
 
 /**
  * Connect to one checked IP. The name stays in `host` so TLS still sends SNI for it and verifies
- * the certificate against it. Abandoned (socket destroyed) after `attemptMs` or when the budget runs out.
+ * the certificate against it. Abandoned (socket destroyed) after `attemptMs`, which the caller
+ * keeps within the connect budget.
  */
-function connectAttempt(connectSocket: SocketConnector, options: ConnectOptions, address: string, attemptMs: number, budget: AbortSignal): Promise<Socket> {
-  if (budget.aborted) return Promise.reject(budget.reason);
+function connectAttempt(connectSocket: SocketConnector, options: ConnectOptions, address: string, attemptMs: number): Promise<Socket> {
   return new Promise((resolve, reject) => {
     let settled = false;
-    const finish = (outcome: { socket: Socket } | { error: unknown }) => {
-      if (settled) return;
+    const timer = setTimeout(() => {
+      settled = true;
+      socket?.destroy();
+      reject(new ScrapeError('SCRAPE_TIMEOUT', `the tracker did not accept a connection within ${attemptMs} ms`));
+    }, attemptMs);
+    const socket = connectSocket(options.hostname === address ? options : { ...options, hostname: address }, (err, connected) => {
+      if (settled) {
+        connected?.destroy();
+        return;
+      }
       settled = true;
       clearTimeout(timer);
-      budget.removeEventListener('abort', onBudget);
-      if ('socket' in outcome) resolve(outcome.socket);
-      else {
+      if (err || !connected) {
         socket?.destroy();
-        reject(outcome.error);
-      }
-    };
-    const onBudget = () => finish({ error: budget.reason });
-    const timer = setTimeout(() => finish({ error: new ScrapeError('SCRAPE_TIMEOUT', `${address} did not accept a connection within ${attemptMs} ms`) }), attemptMs);
-    budget.addEventListener('abort', onBudget, { once: true });
-    const socket = connectSocket({ ...options, hostname: address }, (err, connected) => {
-      if (err || !connected) finish({ error: err ?? new ScrapeError('SCRAPE_CONNECT', `could not connect to ${address}`) });
-      else if (settled) connected.destroy();
-      else finish({ socket: connected as Socket });
+        reject(err ?? new ScrapeError('SCRAPE_CONNECT', 'could not connect to the tracker'));
+      } else resolve(connected as Socket);
     });
   });
 }
@@ -483,8 +689,13 @@ export async function scrapeHttp(scrapeUrl: string, hashes: readonly Uint8Array[
 
 async function scrapeBatch(parsed: ParsedScrapeUrl, hashes: readonly Uint8Array[], agent: GuardedAgent, opts: HttpScrapeOptions): Promise<HttpScrapeResult> {
   const reply = await fetchScrapeReply(requestTarget(parsed, infoHashParams(hashes)), agent, opts);
-  const answer = parseScrapeReply(reply.body, reply.contentType, hashes);
-  return { ...answer, family: agent.familyOfOrigin(reply.target.originKey) };
+  let answer: ParsedScrapeReply;
+  try {
+    answer = parseScrapeReply(reply.body, reply.contentType, hashes);
+  } catch (err) {
+    throw withFamily(err, reply.family);
+  }
+  return { counts: answer.counts, warning: answer.warning, minRequestInterval: answer.minRequestInterval, family: reply.family };
 }
 
 /** Split requests in parallel; the first failure cancels the others and is the answer. */
@@ -576,69 +787,194 @@ interface RawReply {
   target: RequestTarget;
   body: Buffer;
   contentType: string;
+  /** Address family of the connection the reply came over (see GuardedAgent.familyOfOrigin). */
+  family: 4 | 6 | null;
 }
 
 const REDIRECT_STATUSES = new Set([301, 302, 303, 307, 308]);
 const FOLLOWABLE_SCHEMES = new Set(['http:', 'https:']);
 
-async function fetchScrapeReply(first: RequestTarget, agent: Dispatcher, opts: HttpScrapeOptions): Promise<RawReply> {
+async function fetchScrapeReply(first: RequestTarget, agent: GuardedAgent, opts: HttpScrapeOptions): Promise<RawReply> {
   const maxRedirects = opts.maxRedirects ?? DEFAULT_MAX_REDIRECTS;
   const maxBodyBytes = opts.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
   const timeoutMs = opts.headersTimeoutMs ?? DEFAULT_HEADERS_TIMEOUT_MS;
   const headers = opts.userAgent === undefined ? DEFAULT_HEADERS : { 'user-agent': opts.userAgent };
   const retries = opts.closedConnectionRetries ?? DEFAULT_CLOSED_CONNECTION_RETRIES;
+  const { signal } = opts;
   let target = first;
   for (let hop = 0; ; hop++) {
-    const response = await requestRetryingClosedConnections(
-      agent,
-      {
-        origin: target.origin,
-        path: target.path,
-        method: 'GET',
-        signal: opts.signal,
-        headers,
-        headersTimeout: timeoutMs,
-        // Per chunk only: the caller's AbortSignal is what bounds a dripping body as a whole.
-        bodyTimeout: timeoutMs,
-      },
-      retries,
-      opts.signal,
-    );
-    const location = headerValue(response.headers.location);
-    if (REDIRECT_STATUSES.has(response.statusCode) && location !== undefined) {
-      await response.body.dump().catch(() => undefined);
-      if (hop >= maxRedirects) throw new ScrapeError('SCRAPE_REDIRECT', `tracker redirected more than ${maxRedirects} times`);
-      target = redirectTarget(target, location);
-      continue;
+    const options: Dispatcher.DispatchOptions = {
+      origin: target.origin,
+      path: target.path,
+      method: 'GET',
+      headers,
+      headersTimeout: timeoutMs,
+      // Per chunk only: the caller's AbortSignal is what bounds a dripping body as a whole.
+      bodyTimeout: timeoutMs,
+    };
+    let outcome = await exchange(agent, options, maxBodyBytes, signal);
+    for (let attempt = 0; !outcome.ok && attempt < retries && !outcome.answered && closedUnder(outcome.error) && !signal.aborted; attempt++) {
+      outcome = await exchange(agent, options, maxBodyBytes, signal);
     }
-    const body = await readBody(response, maxBodyBytes);
-    const contentType = headerValue(response.headers['content-type']) ?? '';
-    if (response.statusCode < 200 || response.statusCode > 299) throw statusError(response.statusCode, body, contentType);
-    return { target, body, contentType };
+    if (!outcome.ok) {
+      const error = asScrapeError(outcome.error, signal);
+      throw outcome.answered ? withFamily(error, agent.familyOfOrigin(target.originKey)) : error;
+    }
+    const { reply } = outcome;
+    const family = agent.familyOfOrigin(target.originKey);
+    try {
+      if (reply.redirectTo !== null) {
+        if (hop >= maxRedirects) throw new ScrapeError('SCRAPE_REDIRECT', `tracker redirected more than ${maxRedirects} times`);
+        target = redirectTarget(target, reply.redirectTo);
+        continue;
+      }
+      const body = await inflateBody(reply.body, headerValue(reply.headers['content-encoding']), maxBodyBytes);
+      const contentType = headerValue(reply.headers['content-type']) ?? '';
+      if (reply.statusCode < 200 || reply.statusCode > 299) throw statusError(reply.statusCode, body, contentType);
+      return { target, body, contentType, family };
+    } catch (err) {
+      throw withFamily(err, family);
+    }
   }
 }
 
 /** How undici (UND_ERR_SOCKET: "other side closed") and Node report a connection closed under a request. */
 const CLOSED_CONNECTION_CODES = new Set(['UND_ERR_SOCKET', 'ECONNRESET', 'EPIPE']);
 
+/** The connection closed under the request (see DEFAULT_CLOSED_CONNECTION_RETRIES): sent again on another. */
+function closedUnder(error: unknown): boolean {
+  const code = (error as { code?: unknown }).code;
+  return typeof code === 'string' && CLOSED_CONNECTION_CODES.has(code);
+}
+
+/** A reply whose body was read within the cap. */
+interface HttpReply {
+  statusCode: number;
+  headers: IncomingHttpHeaders;
+  /** The body as it came (still compressed, if it is); empty for a redirect. */
+  body: Buffer;
+  /** The Location of a redirect (its body is read within the cap and dropped), or null. */
+  redirectTo: string | null;
+}
+
+/** How one exchange ended; `answered` says whether the tracker's reply had begun (then it is never resent). */
+type Exchange = { ok: true; reply: HttpReply } | { ok: false; error: unknown; answered: boolean };
+
+const EMPTY_BODY = Buffer.alloc(0);
+
 /**
- * `agent.request`, sent again up to `retries` times when its connection closed before the reply's
- * headers (see DEFAULT_CLOSED_CONNECTION_RETRIES). undici then drops that connection, so the
- * request goes out on another. Never after the caller's signal fired, never once headers came back.
+ * One GET through the dispatcher, its reply's body gathered within `maxBodyBytes`. A dispatch
+ * handler of its own rather than `request()`: that builds a Readable stream (and its state, events
+ * and buffering) for every reply, which is a good part of what a one-chunk scrape reply costs.
+ * undici never inflates here (that is done afterwards, within the same cap). Settles once, never
+ * rejects; the caller's signal aborts the exchange whether it is still queued, connecting or reading.
  */
-async function requestRetryingClosedConnections(
-  agent: Dispatcher,
-  options: Dispatcher.RequestOptions,
-  retries: number,
-  signal: AbortSignal,
-): Promise<Dispatcher.ResponseData> {
-  for (let attempt = 0; ; attempt++) {
+function exchange(dispatcher: Dispatcher, options: Dispatcher.DispatchOptions, maxBodyBytes: number, signal: AbortSignal): Promise<Exchange> {
+  return new Promise((resolve) => {
+    new ReplyCollector(options, maxBodyBytes, signal, resolve).start(dispatcher);
+  });
+}
+
+class ReplyCollector implements Dispatcher.DispatchHandler {
+  readonly #options: Dispatcher.DispatchOptions;
+  readonly #maxBodyBytes: number;
+  readonly #signal: AbortSignal;
+  readonly #settle: (outcome: Exchange) => void;
+  readonly #onAbort = () => this.#fail(this.#signal.reason, this.#answered);
+  #controller: Dispatcher.DispatchController | undefined;
+  #settled = false;
+  #answered = false;
+  #statusCode = 0;
+  #headers: IncomingHttpHeaders = {};
+  #redirectTo: string | null = null;
+  #chunks: Buffer[] = [];
+  #bytes = 0;
+
+  constructor(options: Dispatcher.DispatchOptions, maxBodyBytes: number, signal: AbortSignal, settle: (outcome: Exchange) => void) {
+    this.#options = options;
+    this.#maxBodyBytes = maxBodyBytes;
+    this.#signal = signal;
+    this.#settle = settle;
+  }
+
+  start(dispatcher: Dispatcher): void {
+    if (this.#signal.aborted) {
+      this.#fail(this.#signal.reason, false);
+      return;
+    }
+    this.#signal.addEventListener('abort', this.#onAbort, { once: true });
     try {
-      return await agent.request(options);
+      dispatcher.dispatch(this.#options, this);
     } catch (err) {
-      const code = (err as { code?: unknown }).code;
-      const closedUnder = typeof code === 'string' && CLOSED_CONNECTION_CODES.has(code);
-      if (!closedUnder || attempt >= retries || signal.aborted) throw err;
+      this.#fail(err, false);
+    }
+  }
+
+  onRequestStart(controller: Dispatcher.DispatchController): void {
+    this.#controller = controller;
+    // Aborted while it waited for a connection: it goes no further.
+    if (this.#settled) controller.abort(this.#signal.reason instanceof Error ? this.#signal.reason : new Error('aborted'));
+  }
+
+  onResponseStart(controller: Dispatcher.DispatchController, statusCode: number, headers: IncomingHttpHeaders): void {
+    // 1xx informational responses precede the real one.
+    if (statusCode < 200 || this.#settled) return;
+    this.#answered = true;
+    this.#statusCode = statusCode;
+    this.#headers = headers;
+    const location = headerValue(headers.location);
+    if (REDIRECT_STATUSES.has(statusCode) && location !== undefined) {
+      this.#redirectTo = location;
+      return;
+    }
+    const declared = Number(headerValue(headers['content-length']));
+    if (Number.isFinite(declared) && declared > this.#maxBodyBytes) this.#refuse(controller, tooLarge(this.#maxBodyBytes));
+  }
+
+  onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
+    if (this.#settled) return;
+    this.#bytes += chunk.length;
+    if (this.#bytes > this.#maxBodyBytes) {
+      // A redirect's body is not needed: the connection goes, the redirect is still followed.
+      if (this.#redirectTo !== null) {
+        this.#succeed();
+        controller.abort(tooLarge(this.#maxBodyBytes));
+      } else this.#refuse(controller, tooLarge(this.#maxBodyBytes));
+      return;
+    }
+    if (this.#redirectTo === null) this.#chunks.push(chunk);
+  }
+
+  onResponseEnd(): void {
+    this.#succeed();
+  }
+
+  onResponseError(_controller: Dispatcher.DispatchController | undefined, error: Error): void {
+    this.#fail(error, this.#answered);
+  }
+
+  #refuse(controller: Dispatcher.DispatchController, error: ScrapeError): void {
+    this.#fail(error, true);
+    controller.abort(error);
+  }
+
+  #succeed(): void {
+    if (this.#settled) return;
+    this.#settled = true;
+    this.#signal.removeEventListener('abort', this.#onAbort);
+    const chunks = this.#chunks;
+    const body = chunks.length === 1 ? chunks[0]! : chunks.length === 0 ? EMPTY_BODY : Buffer.concat(chunks, this.#bytes);
+    this.#settle({ ok: true, reply: { statusCode: this.#statusCode, headers: this.#headers, body, redirectTo: this.#redirectTo } });
+  }
+
+  #fail(error: unknown, answered: boolean): void {
+    if (this.#settled) return;
+    this.#settled = true;
+    this.#signal.removeEventListener('abort', this.#onAbort);
+    this.#settle({ ok: false, error, answered });
+    // The caller's signal fired: stop the request where it is (connected or not yet).
+    if (error === this.#signal.reason && this.#controller !== undefined && !this.#controller.aborted) {
+      this.#controller.abort(error instanceof Error ? error : new Error('aborted'));
     }
   }
 }
@@ -698,54 +1034,7 @@ function failureReasonIn(body: Buffer, contentType: string): string | null {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Body: capped read, then inflate within the same cap
-
-async function readBody(response: Dispatcher.ResponseData, maxBytes: number): Promise<Buffer> {
-  const declared = Number(headerValue(response.headers['content-length']));
-  if (Number.isFinite(declared) && declared > maxBytes) {
-    response.body.destroy();
-    throw tooLarge(maxBytes);
-  }
-  const raw = await collectBody(response.body, maxBytes);
-  return inflateBody(raw, headerValue(response.headers['content-encoding']), maxBytes);
-}
-
-/**
- * Every chunk of `body`, failing as soon as more than `maxBytes` arrived. Plain stream events: an
- * async iterator costs a promise per chunk, and a scrape reply is usually one chunk.
- */
-function collectBody(body: Dispatcher.ResponseData['body'], maxBytes: number): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let total = 0;
-    let settled = false;
-    const settle = (error: Error | null) => {
-      if (settled) return;
-      settled = true;
-      body.off('data', onData);
-      if (error) reject(error);
-      else resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, total));
-    };
-    const onData = (chunk: Buffer) => {
-      total += chunk.length;
-      if (total > maxBytes) {
-        settle(tooLarge(maxBytes));
-        body.destroy();
-        return;
-      }
-      chunks.push(chunk);
-    };
-    body.on('data', onData);
-    body.once('end', () => settle(null));
-    body.once('error', (err: Error) => settle(err));
-    // Destroyed without an error (should not happen with undici, which passes the abort reason).
-    // 'close' also follows every complete body: build the error only when it is one (an Error
-    // captures a stack trace, which costs more than the rest of reading a small reply).
-    body.once('close', () => {
-      if (!settled) settle(new ScrapeError('SCRAPE_CONNECT', 'the connection closed before the reply ended'));
-    });
-  });
-}
+// Body: inflated within the same cap as it was read
 
 function tooLarge(maxBytes: number): ScrapeError {
   return new ScrapeError('SCRAPE_TOO_LARGE', `tracker reply is larger than ${maxBytes} bytes`);
@@ -779,31 +1068,49 @@ export interface ParsedScrapeReply {
   minRequestInterval: number | null;
 }
 
+/**
+ * Deepest nesting read in a scrape reply. A reply is three levels deep (reply → `files` → a hash's
+ * counts), `flags` two; anything far deeper is not a scrape reply. Kept small on purpose: the
+ * decoder allocates its nesting stacks at this size for every reply, and small ones are cheap.
+ */
+export const MAX_SCRAPE_REPLY_DEPTH = 16;
+
 /** Bytes that may trail a bencoded reply from sloppy trackers (a final newline) without meaning. */
 const TRAILING_WHITESPACE = new Set([0x09, 0x0a, 0x0d, 0x20]);
 
 /**
  * Read a BEP 48 scrape reply: `files` keyed by raw 20-byte hash. A requested hash missing from
  * `files` means the tracker does not know the torrent: numbers null, `unknown` true, never 0.
+ * Read from the token view (no Map per dictionary: this runs once per scrape).
  */
 export function parseScrapeReply(body: Uint8Array, contentType: string, hashes: readonly Uint8Array[]): ParsedScrapeReply {
-  const value = decodeReply(body, contentType);
-  if (!isDict(value)) throw badReply(`tracker reply is a bencoded ${bencodeKind(value)}, not a dictionary`);
-  const failure = textField(value, 'failure reason') ?? textField(value, 'failure_reason');
-  if (failure !== null) throw new TrackerFailureError(failure);
-  const files = filesOf(value);
-  return {
-    counts: hashes.map((hash) => countsFor(files, hash)),
-    warning: textField(value, 'warning message'),
-    minRequestInterval: minRequestIntervalOf(value),
-  };
+  const bencoded = bencodedPart(body, contentType);
+  return withTokenTable(() => {
+    let view: BencodeView;
+    try {
+      view = decodeView(bencoded, { maxDepth: MAX_SCRAPE_REPLY_DEPTH });
+    } catch (err) {
+      throw new ScrapeError('SCRAPE_BAD_REPLY', `tracker reply is not bencoded (${(err as Error).message})`, { cause: err });
+    }
+    const reply = view.root;
+    if (!view.isDict(reply)) throw badReply(`tracker reply is a bencoded ${bencodeKind(view, reply)}, not a dictionary`);
+    const failure = textField(view, reply, 'failure reason') ?? textField(view, reply, 'failure_reason');
+    if (failure !== null) throw new TrackerFailureError(failure);
+    const files = filesOf(view, reply);
+    return {
+      counts: hashes.map((hash) => countsFor(view, files, hash)),
+      warning: textField(view, reply, 'warning message'),
+      minRequestInterval: minRequestIntervalOf(view, reply),
+    };
+  });
 }
 
 function badReply(message: string): ScrapeError {
   return new ScrapeError('SCRAPE_BAD_REPLY', message);
 }
 
-function decodeReply(body: Uint8Array, contentType: string): BValue {
+/** The body without surrounding whitespace, after refusing what is plainly not bencode (empty, HTML, JSON). */
+function bencodedPart(body: Uint8Array, contentType: string): Uint8Array {
   let end = body.length;
   while (end > 0 && TRAILING_WHITESPACE.has(body[end - 1]!)) end--;
   let start = 0;
@@ -817,24 +1124,20 @@ function decodeReply(body: Uint8Array, contentType: string): BValue {
   if (first === 0x7b /* { */ || first === 0x5b /* [ */ || type.includes('json')) {
     throw badReply('tracker replied with JSON, not a bencoded scrape response');
   }
-  try {
-    return decode(body.subarray(start, end));
-  } catch (err) {
-    throw new ScrapeError('SCRAPE_BAD_REPLY', `tracker reply is not bencoded (${(err as Error).message})`, { cause: err });
-  }
+  return start === 0 && end === body.length ? body : body.subarray(start, end);
 }
 
-function bencodeKind(value: BValue): string {
-  if (isBytes(value)) return 'string';
-  if (Array.isArray(value)) return 'list';
+function bencodeKind(view: BencodeView, i: number): string {
+  if (view.isBytes(i)) return 'string';
+  if (view.isList(i)) return 'list';
   return 'integer';
 }
 
 /** Tracker text, decoded (UTF-8 or latin1), stripped of control characters and cut to a sane size. */
-function textField(dict: BDict, key: string): string | null {
-  const value = dict.get(key);
-  if (!isBytes(value)) return null;
-  return cleanTrackerText(toText(value));
+function textField(view: BencodeView, dict: number, key: string): string | null {
+  const at = view.get(dict, key);
+  if (!view.isBytes(at)) return null;
+  return cleanTrackerText(toText(view.bytesOf(at)));
 }
 
 /** BEP 3 / BEP 48: `files` keys are raw 20-byte info-hashes. */
@@ -844,41 +1147,50 @@ const MAX_KEYS_SHOWN = 5;
 const STRICT_UTF8 = new TextDecoder('utf-8', { fatal: true });
 
 /**
- * `files` re-keyed by the raw hash (as a latin1 string). Besides raw 20-byte keys this accepts
- * the key that JS trackers built on node-bencode send: the hash read as a latin1 string, then
+ * `files` entries (token indexes) by raw hash (as a latin1 string). Besides raw 20-byte keys this
+ * accepts the key that JS trackers built on node-bencode send: the hash read as a latin1 string, then
  * written as UTF-8 (node-bencode cannot write binary keys, webtorrent/node-bencode#88), which is
  * what bittorrent-tracker's HTTP scrape does. That reading is exact, not a guess: it only
- * applies to valid UTF-8 decoding to 20 characters below U+0100, and a raw key wins.
+ * applies to valid UTF-8 decoding to 20 characters below U+0100, and a raw key wins. A repeated
+ * key keeps its first value.
  */
-function filesOf(reply: BDict): Map<string, BValue> {
-  const files = reply.get('files');
-  if (files === undefined) {
-    const looksLikeAnnounce = reply.has('peers') || reply.has('interval');
+function filesOf(view: BencodeView, reply: number): Map<string, number> {
+  const files = view.get(reply, 'files');
+  if (files === -1) {
+    const looksLikeAnnounce = view.get(reply, 'peers') !== -1 || view.get(reply, 'interval') !== -1;
     throw badReply(
       looksLikeAnnounce
         ? 'tracker sent an announce reply, not a scrape reply'
-        : `tracker reply has no "files" dictionary (keys: ${describeKeys(reply)})`,
+        : `tracker reply has no "files" dictionary (keys: ${describeKeys(view, reply)})`,
     );
   }
-  if (!isDict(files)) throw badReply('tracker reply\'s "files" is not a dictionary');
-  const byHash = new Map<string, BValue>();
-  for (const [key, entry] of files) {
-    if (key.length === INFO_HASH_KEY_LENGTH) byHash.set(key, entry);
+  if (!view.isDict(files)) throw badReply('tracker reply\'s "files" is not a dictionary');
+  const entries = view.entries(files);
+  const byHash = new Map<string, number>();
+  let otherKeys = false;
+  for (const [key, entry] of entries) {
+    if (view.end(key) - view.dataStart(key) !== INFO_HASH_KEY_LENGTH) otherKeys = true;
+    else {
+      const hash = view.latin1(key);
+      if (!byHash.has(hash)) byHash.set(hash, entry);
+    }
   }
-  for (const [key, entry] of files) {
-    const hash = key.length === INFO_HASH_KEY_LENGTH ? null : hashFromUtf8Key(key);
-    if (hash !== null && !byHash.has(hash)) byHash.set(hash, entry);
+  if (otherKeys) {
+    for (const [key, entry] of entries) {
+      const hash = view.end(key) - view.dataStart(key) === INFO_HASH_KEY_LENGTH ? null : hashFromUtf8Key(view.bytesOf(key));
+      if (hash !== null && !byHash.has(hash)) byHash.set(hash, entry);
+    }
   }
-  if (files.size > 0 && byHash.size === 0) {
-    throw badReply(`tracker reply's "files" is keyed by ${describeKeys(files)}, not by 20-byte info-hashes`);
+  if (entries.length > 0 && byHash.size === 0) {
+    throw badReply(`tracker reply's "files" is keyed by ${describeKeys(view, files)}, not by 20-byte info-hashes`);
   }
   return byHash;
 }
 
-function hashFromUtf8Key(key: string): string | null {
+function hashFromUtf8Key(key: Uint8Array): string | null {
   let text: string;
   try {
-    text = STRICT_UTF8.decode(Buffer.from(key, 'latin1'));
+    text = STRICT_UTF8.decode(key);
   } catch {
     return null;
   }
@@ -887,10 +1199,12 @@ function hashFromUtf8Key(key: string): string | null {
   return text;
 }
 
-function describeKeys(dict: BDict): string {
-  const keys = [...dict.keys()].slice(0, MAX_KEYS_SHOWN).map(describeKey);
+/** The distinct keys of a dictionary, the first MAX_KEYS_SHOWN of them described. */
+function describeKeys(view: BencodeView, dict: number): string {
+  const distinct = [...new Set(view.entries(dict).map(([key]) => view.latin1(key)))];
+  const keys = distinct.slice(0, MAX_KEYS_SHOWN).map(describeKey);
   if (keys.length === 0) return 'none';
-  return dict.size > MAX_KEYS_SHOWN ? `${keys.join(', ')}, …` : keys.join(', ');
+  return distinct.length > MAX_KEYS_SHOWN ? `${keys.join(', ')}, …` : keys.join(', ');
 }
 
 /** Longest key quoted when describing an unexpected reply. */
@@ -901,31 +1215,33 @@ function describeKey(key: string): string {
   return `a ${key.length}-byte binary key`;
 }
 
-function countsFor(files: Map<string, BValue>, hash: Uint8Array): ScrapeCounts {
-  const entry = files.get(Buffer.from(hash).toString('latin1'));
+function countsFor(view: BencodeView, files: Map<string, number>, hash: Uint8Array): ScrapeCounts {
+  const entry = files.get(Buffer.from(hash.buffer, hash.byteOffset, hash.byteLength).toString('latin1'));
   if (entry === undefined) return { seeders: null, leechers: null, completed: null, downloaders: null, unknown: true };
-  if (!isDict(entry)) throw badReply('a "files" entry of the tracker reply is not a dictionary');
+  if (!view.isDict(entry)) throw badReply('a "files" entry of the tracker reply is not a dictionary');
   return {
-    seeders: countField(entry, 'complete'),
-    leechers: countField(entry, 'incomplete'),
-    completed: countField(entry, 'downloaded'),
-    downloaders: countField(entry, 'downloaders'),
+    seeders: countField(view, entry, 'complete'),
+    leechers: countField(view, entry, 'incomplete'),
+    completed: countField(view, entry, 'downloaded'),
+    downloaders: countField(view, entry, 'downloaders'),
     unknown: false,
   };
 }
 
-function countField(entry: BDict, key: string): number | null {
-  const value = entry.get(key);
-  if (value === undefined) return null;
+function countField(view: BencodeView, entry: number, key: string): number | null {
+  const at = view.get(entry, key);
+  if (at === -1) return null;
+  const value = view.isInt(at) ? view.int(at) : null;
   if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) {
     throw badReply(`tracker reply's "${key}" is not a count`);
   }
   return value;
 }
 
-function minRequestIntervalOf(reply: BDict): number | null {
-  const flags = reply.get('flags');
-  if (!isDict(flags)) return null;
-  const interval = flags.get('min_request_interval');
+function minRequestIntervalOf(view: BencodeView, reply: number): number | null {
+  const flags = view.get(reply, 'flags');
+  if (!view.isDict(flags)) return null;
+  const at = view.get(flags, 'min_request_interval');
+  const interval = view.isInt(at) ? view.int(at) : null;
   return typeof interval === 'number' && Number.isSafeInteger(interval) && interval > 0 ? interval : null;
 }

@@ -2,7 +2,7 @@ import { defaultMaxListeners, setMaxListeners } from 'node:events';
 import { TrackerscopeError } from '../errors.js';
 import type { Torrent } from '../torrent/types.js';
 import { NO_ANSWER_FOR_HASH, type ResolvedOutcome, type ScrapeCache, type ScrapeOutcome } from './cache.js';
-import { ScrapeError, type ScrapeErrorCode } from './errors.js';
+import { familyOfFailure, ScrapeError, type ScrapeErrorCode } from './errors.js';
 import type { OutboundPolicy } from './guard.js';
 import { GuardedAgent, scrapeHttp } from './http.js';
 import { type RequestLimiter, sharedLimiter } from './limiter.js';
@@ -533,7 +533,8 @@ function failureOutcome(err: unknown, ctx: CallContext): ScrapeOutcome {
   if (ctx.signal.aborted) return { status: 'timeout', error: `no answer within ${ctx.deadlineMs} ms`, family: null };
   // The client's own, shorter limit (connect or header timeout) fired first.
   if (hasCode(err, 'SCRAPE_TIMEOUT')) return { status: 'timeout', error: messageOf(err), family: null };
-  return { status: 'error', error: messageOf(err), family: null };
+  // A tracker that answered (its failure reason, an HTML page, a bad reply) did so over a family.
+  return { status: 'error', error: messageOf(err), family: familyOfFailure(err) };
 }
 
 /** The error or anything in its `cause` chain carries this code. */

@@ -2,7 +2,7 @@ import { randomFillSync } from 'node:crypto';
 import dgram from 'node:dgram';
 import { isIP } from 'node:net';
 import ipaddr from 'ipaddr.js';
-import { cleanTrackerText, ScrapeError, TrackerFailureError } from './errors.js';
+import { cleanTrackerText, networkFailure, ScrapeError, TrackerFailureError, withFamily } from './errors.js';
 import {
   addressRange,
   BlockedAddressError,
@@ -164,12 +164,11 @@ export async function scrapeUdp(host: string, port: number, hashes: readonly Uin
   }
   const { signal } = opts;
   const bare = unbracket(host);
-  const where = connectionKey(bare, port);
-  if (signal.aborted) throw timeoutError(where);
+  if (signal.aborted) throw timeoutError();
 
   const { distinct, slots } = distinctHashes(hashes);
-  const targets = literalTargets(bare, port, opts) ?? (await resolvedTargets(host, port, opts, where));
-  if (signal.aborted) throw timeoutError(where);
+  const targets = literalTargets(bare, port, opts) ?? (await resolvedTargets(host, port, opts));
+  if (signal.aborted) throw timeoutError();
 
   const settings: AttemptSettings = {
     retryDelaysMs: opts.retryDelaysMs ?? DEFAULT_RETRY_DELAYS_MS,
@@ -184,7 +183,7 @@ export async function scrapeUdp(host: string, port: number, hashes: readonly Uin
   const onAbort = () => call.cancel();
   signal.addEventListener('abort', onAbort, { once: true });
   try {
-    const winner = await raceAddresses(targets, opts.addressStaggerMs ?? DEFAULT_ADDRESS_STAGGER_MS, call, signal, where, (target, scope) =>
+    const winner = await raceAddresses(targets, opts.addressStaggerMs ?? DEFAULT_ADDRESS_STAGGER_MS, call, signal, (target, scope) =>
       scrapeAddress(target, distinct, settings, scope),
     );
     return {
@@ -253,14 +252,14 @@ function literalTargets(bare: string, port: number, opts: UdpScrapeOptions): Tar
 }
 
 /** The checked addresses a name resolves to; like a literal's, judged by `sendableTargets` before use. */
-async function resolvedTargets(host: string, port: number, opts: UdpScrapeOptions, where: string): Promise<Target[]> {
+async function resolvedTargets(host: string, port: number, opts: UdpScrapeOptions): Promise<Target[]> {
   const { policy, signal } = opts;
   const resolve = opts.resolve ?? resolveAllowed;
   let resolved: ResolvedAddress[];
   try {
     resolved = await untilAborted(resolve(host, policy, signal), signal);
   } catch (err) {
-    if (signal.aborted) throw timeoutError(where);
+    if (signal.aborted) throw timeoutError();
     throw err;
   }
   return sendableTargets(host, port, resolved, policy);
@@ -289,7 +288,7 @@ function sendableTargets(host: string, port: number, resolved: readonly Resolved
   }
   if (targets.length === 0) {
     const first = resolved[0];
-    if (first === undefined) throw new ScrapeError('SCRAPE_DNS', `cannot resolve ${host}`);
+    if (first === undefined) throw new ScrapeError('SCRAPE_DNS', "the tracker's host name has no address");
     throw new BlockedAddressError(host, first.address, addressRange(first.address));
   }
   return targets;
@@ -368,7 +367,6 @@ function raceAddresses<T>(
   staggerMs: number,
   call: Cancellation,
   signal: AbortSignal,
-  where: string,
   attempt: (target: Target, scope: Cancellation) => Promise<T>,
 ): Promise<{ target: Target; value: T }> {
   const only = targets.length === 1 ? targets[0] : undefined;
@@ -377,7 +375,7 @@ function raceAddresses<T>(
     return attempt(only, call).then(
       (value) => ({ target: only, value }),
       (error: unknown) => {
-        throw error instanceof TrackerFailureError ? error : mostTellingError([error], signal, where);
+        throw error instanceof TrackerFailureError ? error : mostTellingError([error], signal);
       },
     );
   }
@@ -403,7 +401,7 @@ function raceAddresses<T>(
       clearTimeout(staggerTimer);
       call.off(onCallCancelled);
       if (decided?.ok) resolve({ target: decided.target, value: decided.value });
-      else reject(decided ? decided.error : mostTellingError(errors, signal, where));
+      else reject(decided ? decided.error : mostTellingError(errors, signal));
     };
     const onCallCancelled = () => {
       clearTimeout(staggerTimer);
@@ -439,13 +437,14 @@ function raceAddresses<T>(
 }
 
 /** A malformed answer says more than silence; silence at the deadline more than a refused packet. */
-function mostTellingError(errors: readonly unknown[], signal: AbortSignal, where: string): unknown {
+function mostTellingError(errors: readonly unknown[], signal: AbortSignal): unknown {
   const withCode = (code: string) => errors.find((e) => e instanceof ScrapeError && e.code === code);
-  return withCode('SCRAPE_BAD_REPLY') ?? (signal.aborted ? timeoutError(where) : undefined) ?? errors[0] ?? timeoutError(where);
+  return withCode('SCRAPE_BAD_REPLY') ?? (signal.aborted ? timeoutError() : undefined) ?? errors[0] ?? timeoutError();
 }
 
-function timeoutError(where: string): ScrapeError {
-  return new ScrapeError('SCRAPE_TIMEOUT', `udp tracker ${where} did not answer in time`);
+/** Texts name no address: they reach a tracker row, whose URL already says which tracker. */
+function timeoutError(): ScrapeError {
+  return new ScrapeError('SCRAPE_TIMEOUT', 'the UDP tracker did not answer in time');
 }
 
 /** Settle with `promise`, or reject as soon as `signal` fires (DNS lookups cannot be cancelled). */
@@ -529,7 +528,7 @@ async function scrapeChunk(
   }
   const answer = await requestScrape(socket, connection.id, hashes, settings.retryDelaysMs, undefined, scope, settings.addressLimiter);
   if (answer === undefined) throw new Error('internal: a scrape without a give-up time returned nothing');
-  if (answer.kind === 'error') throw trackerFailure(answer.message);
+  if (answer.kind === 'error') throw trackerFailure(answer.message, socket.target);
   return answer.counts;
 }
 
@@ -586,8 +585,9 @@ function acceptConnect(reply: UdpTrackerReply): Verdict<ConnectAnswer> {
   }
 }
 
-function trackerFailure(message: string): TrackerFailureError {
-  return new TrackerFailureError(cleanTrackerText(message) || 'error reply without a message');
+/** The tracker's BEP 15 error reply, which came from `target` (its family is the row's). */
+function trackerFailure(message: string, target: Target): TrackerFailureError {
+  return withFamily(new TrackerFailureError(cleanTrackerText(message) || 'error reply without a message'), target.family);
 }
 
 interface Connection {
@@ -637,7 +637,7 @@ class ConnectionSession {
       })
       .then((answer) => {
         if (answer === undefined) throw new Error('internal: a connect without a give-up time returned nothing');
-        if (answer.kind === 'error') throw trackerFailure(answer.message);
+        if (answer.kind === 'error') throw trackerFailure(answer.message, this.socket.target);
         this.settings.cache.set(this.socket.target.key, answer.id, this.settings.connectionIdTtlMs);
         return { id: answer.id, fromCache: false };
       });
@@ -786,7 +786,7 @@ class TrackerSocket {
     return new Promise((resolve, reject) => {
       const { txId, scope } = spec;
       if (this.#failure) return reject(this.#failure);
-      if (this.#closed || scope.cancelled) return reject(timeoutError(this.target.key));
+      if (this.#closed || scope.cancelled) return reject(timeoutError());
       if (this.#pending.has(txId)) return reject(new Error('internal: transaction id already in use'));
       let malformed: string | undefined;
       let timer: NodeJS.Timeout | undefined;
@@ -814,8 +814,8 @@ class TrackerSocket {
       const onCancel = () =>
         fail(
           malformed === undefined
-            ? timeoutError(this.target.key)
-            : new ScrapeError('SCRAPE_BAD_REPLY', `udp tracker ${this.target.key} sent only malformed replies (${malformed})`),
+            ? timeoutError()
+            : withFamily(new ScrapeError('SCRAPE_BAD_REPLY', `the UDP tracker sent only malformed replies (${malformed})`), this.target.family),
         );
       const transmit = () => {
         this.#send(txId, spec.packet);
@@ -892,8 +892,9 @@ class TrackerSocket {
   /** This address is done (ICMP unreachable, send or bind failure): every request on it fails. */
   #fail(err: Error): void {
     if (!this.usable) return;
-    const code = (err as { code?: string }).code ?? 'error';
-    const error = new ScrapeError('SCRAPE_CONNECT', `udp tracker ${this.target.key} is unreachable (${code}: ${err.message})`, { cause: err });
+    // In plain words (e.g. "nothing listens on the tracker's UDP port (ECONNREFUSED)"): Node's own
+    // message names the address and port, which a row's text never does.
+    const error = networkFailure(err, 'udp');
     this.#failure = error;
     this.#close(error);
   }

@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decode, encode, isDict } from '../../src/bencode/index.js';
 import type { TrackerscopeError } from '../../src/errors.js';
 import type { OutboundPolicy } from '../../src/scrape/guard.js';
+import { AddressLimiter } from '../../src/scrape/limiter.js';
 import {
   DEFAULT_CLOSED_CONNECTION_RETRIES,
   DEFAULT_MAX_BODY_BYTES,
@@ -730,5 +731,164 @@ describe('scrapeHttp: a kept-alive connection the tracker closed under the next 
 
   it('refuses a retry count that is not a non-negative integer', async () => {
     await expect(scrapeHttp('http://127.0.0.1:9/scrape', [a], opts({ closedConnectionRetries: -1 }))).rejects.toThrow(RangeError);
+  });
+});
+
+/**
+ * A tracker the way opentracker behaves: every reply on a connection of its own, HTTP/1.1 without
+ * `Connection: close`, and the connection closed right after the reply. `bodyLength: 'none'` sends
+ * no Content-Length (the body then ends where the connection does).
+ */
+async function startReplyThenCloseTracker(reply: Buffer, opts: { bodyLength?: 'declared' | 'none'; delayMs?: number } = {}) {
+  let connections = 0;
+  let requests = 0;
+  const sockets = new Set<Socket>();
+  const server = createTcpServer((socket) => {
+    connections++;
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+    socket.on('error', () => undefined);
+    let pending = '';
+    socket.on('data', (chunk: Buffer) => {
+      pending += chunk.toString('latin1');
+      if (!pending.includes('\r\n\r\n')) return;
+      pending = '';
+      requests++;
+      const length = opts.bodyLength === 'none' ? '' : `Content-Length: ${reply.length}\r\n`;
+      setTimeout(() => {
+        socket.write(`HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n${length}\r\n`);
+        socket.end(reply);
+      }, opts.delayMs ?? 0);
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    origin: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    connections: () => connections,
+    requests: () => requests,
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const socket of sockets) socket.destroy();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+describe('GuardedAgent: one connection pool per origin, kept across requests', () => {
+  const a = hashOf('kept pool');
+  const reply = scrapeReplyBytes([{ hash: a, complete: 6, incomplete: 2, downloaded: 1 }]);
+  const SCRAPES = 24;
+
+  it('a tracker that closes after every reply (as opentracker does): every scrape answers, through one kept pool', async () => {
+    const tracker = await startReplyThenCloseTracker(reply);
+    const addressLimiter = new AddressLimiter();
+    const agent = new GuardedAgent({ policy: LOOPBACK_POLICY, addressLimiter });
+    try {
+      for (let i = 0; i < SCRAPES; i++) {
+        const result = await scrapeHttp(`${tracker.origin}/scrape`, [a], opts({ dispatcher: agent }));
+        expect(result.counts[0]).toMatchObject({ seeders: 6, leechers: 2, completed: 1 });
+        expect(agent.pooledOrigins).toBe(1);
+      }
+      // One connection per reply, whatever the resends the closing race may have cost.
+      expect(tracker.connections()).toBe(tracker.requests());
+      expect(tracker.requests()).toBeGreaterThanOrEqual(SCRAPES);
+      expect(tracker.requests()).toBeLessThanOrEqual(SCRAPES * (1 + DEFAULT_CLOSED_CONNECTION_RETRIES));
+    } finally {
+      await agent.destroy();
+      await tracker.close();
+    }
+    expect(addressLimiter.activeFor('127.0.0.1')).toBe(0);
+  });
+
+  it('the same, many at once: every scrape answers and the per-address bound holds', async () => {
+    const tracker = await startReplyThenCloseTracker(reply, { delayMs: 5 });
+    const addressLimiter = new AddressLimiter();
+    const agent = new GuardedAgent({ policy: LOOPBACK_POLICY, addressLimiter });
+    try {
+      const results = await Promise.all(
+        Array.from({ length: SCRAPES }, () => scrapeHttp(`${tracker.origin}/scrape`, [a], opts({ dispatcher: agent }))),
+      );
+      expect(results.map((r) => r.counts[0]?.seeders)).toEqual(results.map(() => 6));
+      // Our count, not the tracker's: the tracker closes first and reaps its socket only after our
+      // close reached it, by when this process may already have opened the next connection.
+      expect(addressLimiter.peakPerAddress).toBe(addressLimiter.maxPerAddress);
+      expect(agent.pooledOrigins).toBe(1);
+    } finally {
+      await agent.destroy();
+      await tracker.close();
+    }
+  });
+
+  it('reads a reply without Content-Length to the end of a connection the tracker then closes', async () => {
+    const tracker = await startReplyThenCloseTracker(reply, { bodyLength: 'none' });
+    const agent = new GuardedAgent({ policy: LOOPBACK_POLICY });
+    try {
+      for (let i = 0; i < 3; i++) {
+        const result = await scrapeHttp(`${tracker.origin}/scrape`, [a], opts({ dispatcher: agent }));
+        expect(result.counts[0]).toMatchObject({ seeders: 6, leechers: 2, completed: 1 });
+      }
+    } finally {
+      await agent.destroy();
+      await tracker.close();
+    }
+  });
+
+  it('keeps at most maxPooledOrigins pools, forgetting the least recently used; a forgotten origin gets a new one', async () => {
+    const trackers = await Promise.all([1, 2, 3].map(() => startReplyThenCloseTracker(reply)));
+    const agent = new GuardedAgent({ policy: LOOPBACK_POLICY, maxPooledOrigins: 2 });
+    try {
+      for (const tracker of trackers) {
+        const result = await scrapeHttp(`${tracker.origin}/scrape`, [a], opts({ dispatcher: agent }));
+        expect(result.counts[0]?.seeders).toBe(6);
+      }
+      expect(agent.pooledOrigins).toBe(2);
+      const again = await scrapeHttp(`${trackers[0]!.origin}/scrape`, [a], opts({ dispatcher: agent }));
+      expect(again.counts[0]?.seeders).toBe(6);
+      expect(agent.pooledOrigins).toBe(2);
+    } finally {
+      await agent.destroy();
+      await Promise.all(trackers.map((t) => t.close()));
+    }
+    expect(() => new GuardedAgent({ policy: LOOPBACK_POLICY, maxPooledOrigins: 0 })).toThrow(RangeError);
+  });
+
+  it('close() lets a scrape in flight finish, then refuses new ones; destroy() ends one at once', async () => {
+    const slow = await startReplyThenCloseTracker(reply, { delayMs: 200 });
+    const silent = await startHttpServer(() => undefined);
+    const agent = new GuardedAgent({ policy: LOOPBACK_POLICY });
+    try {
+      const inFlight = scrapeHttp(`${slow.origin}/scrape`, [a], opts({ dispatcher: agent }));
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      const closing = agent.close();
+      expect(agent.closed).toBe(true);
+      const refused = await failureOf(scrapeHttp(`${slow.origin}/scrape`, [a], opts({ dispatcher: agent })));
+      expect(refused.code).toBe('SCRAPE_CONNECT');
+      expect((await inFlight).counts[0]?.seeders).toBe(6);
+      await closing;
+      expect(agent.destroyed).toBe(true);
+      expect(slow.requests()).toBe(1);
+
+      const other = new GuardedAgent({ policy: LOOPBACK_POLICY });
+      const hanging = failureOf(scrapeHttp(`${silent.origin}/scrape`, [a], opts({ dispatcher: other })));
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      const started = performance.now();
+      await other.destroy();
+      const err = await hanging;
+      expect(err.code).toBe('SCRAPE_CONNECT');
+      expect(performance.now() - started).toBeLessThan(DEADLINE_MS / 2);
+    } finally {
+      await slow.close();
+      await silent.close();
+    }
+  });
+
+  it('follows a redirect whose body is larger than the cap (its body is not needed)', async () => {
+    await withServer(replyWith(reply), async (target) => {
+      const big = Buffer.alloc(4096, 0x61);
+      await withServer(replyWith(big, { location: `${target.origin}/scrape` }, 302), async (redirector) => {
+        const result = await scrapeHttp(`${redirector.origin}/scrape`, [a], opts({ maxBodyBytes: 1024 }));
+        expect(result.counts[0]?.seeders).toBe(6);
+      });
+    });
   });
 });

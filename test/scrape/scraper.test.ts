@@ -70,6 +70,7 @@ interface FakeUdpTracker {
 const BEP15_PROTOCOL_ID = 0x41727101980n;
 const BEP15_ACTION_CONNECT = 0;
 const BEP15_ACTION_SCRAPE = 2;
+const BEP15_ACTION_ERROR = 3;
 
 async function startFakeUdpTracker(table: Map<string, [seeders: number, completed: number, leechers: number]> | 'silent'): Promise<FakeUdpTracker> {
   const socket: UdpSocket = createSocket('udp4');
@@ -354,6 +355,108 @@ describe('scrapeAll against real trackers on loopback', () => {
     } finally {
       await refusing.close();
       await html.close();
+    }
+  });
+});
+
+describe('error rows: plain words, and the family of a tracker that answered', () => {
+  /** A loopback UDP port nothing listens on: bound, read, closed (the kernel then answers ICMP port unreachable). */
+  async function closedUdpPort(): Promise<number> {
+    const socket = createSocket('udp4');
+    socket.bind(0, '127.0.0.1');
+    await once(socket, 'listening');
+    const { port } = socket.address();
+    await new Promise<void>((resolve) => socket.close(() => resolve()));
+    return port;
+  }
+
+  /** A BEP 15 tracker on `host` that answers every connect with an error reply (action 3) saying `message`. */
+  async function refusingUdpTracker(host: '127.0.0.1' | '::1', message: string): Promise<{ port: number; close: () => Promise<void> }> {
+    const socket = createSocket(host === '::1' ? { type: 'udp6', ipv6Only: true } : { type: 'udp4' });
+    socket.on('message', (msg, rinfo) => {
+      if (msg.length < 16 || msg.readUInt32BE(8) !== BEP15_ACTION_CONNECT) return;
+      const reply = Buffer.concat([Buffer.alloc(8), Buffer.from(message)]);
+      reply.writeUInt32BE(BEP15_ACTION_ERROR, 0);
+      reply.writeUInt32BE(msg.readUInt32BE(12), 4);
+      socket.send(reply, rinfo.port, rinfo.address);
+    });
+    socket.bind(0, host);
+    await once(socket, 'listening');
+    return { port: socket.address().port, close: () => new Promise<void>((resolve) => socket.close(() => resolve())) };
+  }
+
+  it("a closed UDP port on 127.0.0.1: an `error` row in plain words, no address, no port, no family", async () => {
+    const port = await closedUdpPort();
+    const announce = `udp://127.0.0.1:${port}/announce`;
+    const rows = await scrapeAll(magnetTorrent({ v1Hex: toHex(awkwardInfoHash(1500)) }, [announce]), {
+      policy: LOOPBACK_POLICY,
+      limiter: new RequestLimiter(),
+    });
+    const row = rowFor(rows, announce);
+    expect(row.status).toBe('error');
+    expect(row.error).toBe("nothing listens on the tracker's UDP port (ECONNREFUSED)");
+    expect(row.error).not.toContain(String(port));
+    expect(row.family).toBeNull();
+  });
+
+  it('a failure reason, an HTML page, a bad reply, an HTTP error and a BEP 15 error reply carry the family that answered (IPv4)', async () => {
+    const refusing = await startHttpServer(replyWith('d14:failure reason7:go awaye'));
+    const html = await startHttpServer(replyWith('<html><body>Not a tracker</body></html>', { 'content-type': 'text/html' }));
+    const garbage = await startHttpServer(replyWith('d5:filesi3ee'));
+    const broken = await startHttpServer(replyWith('oops', {}, 500));
+    const udp = await refusingUdpTracker('127.0.0.1', 'not whitelisted');
+    const closedPort = await closedUdpPort();
+    const announces = [
+      `${refusing.origin}/announce`,
+      `${html.origin}/announce`,
+      `${garbage.origin}/announce`,
+      `${broken.origin}/announce`,
+      `udp://127.0.0.1:${udp.port}/announce`,
+      `udp://127.0.0.1:${closedPort}/announce`,
+    ];
+    try {
+      const rows = await scrapeAll(magnetTorrent({ v1Hex: toHex(awkwardInfoHash(1510)) }, announces), {
+        policy: LOOPBACK_POLICY,
+        limiter: new RequestLimiter(),
+      });
+      expect(rows.map((r) => [r.status, r.family])).toEqual([
+        ['error', 4],
+        ['error', 4],
+        ['error', 4],
+        ['error', 4],
+        ['error', 4],
+        // Refused: nothing answered, so no family.
+        ['error', null],
+      ]);
+      expect(rows.map((r) => r.error)).toEqual([
+        'tracker says: go away',
+        'tracker replied with an HTML page, not a scrape response',
+        'tracker reply\'s "files" is not a dictionary',
+        'tracker answered HTTP 500',
+        'tracker says: not whitelisted',
+        "nothing listens on the tracker's UDP port (ECONNREFUSED)",
+      ]);
+    } finally {
+      await Promise.all([refusing.close(), html.close(), garbage.close(), broken.close(), udp.close()]);
+    }
+  });
+
+  it.skipIf(!v6.run)('the same over IPv6: family 6 for an HTTP failure reason and a BEP 15 error reply on ::1', async () => {
+    v6.require();
+    const refusing = await startHttpServer(replyWith('d14:failure reason7:go awaye'), '::1');
+    const udp = await refusingUdpTracker('::1', 'not whitelisted');
+    const announces = [`${refusing.origin}/announce`, `udp://[::1]:${udp.port}/announce`];
+    try {
+      const rows = await scrapeAll(magnetTorrent({ v1Hex: toHex(awkwardInfoHash(1520)) }, announces), {
+        policy: LOOPBACK_POLICY,
+        limiter: new RequestLimiter(),
+      });
+      expect(rows.map((r) => [r.status, r.error, r.family])).toEqual([
+        ['error', 'tracker says: go away', 6],
+        ['error', 'tracker says: not whitelisted', 6],
+      ]);
+    } finally {
+      await Promise.all([refusing.close(), udp.close()]);
     }
   });
 });

@@ -6,7 +6,8 @@
 declare module 'bittorrent-tracker' {
   import type { Socket as UdpSocket } from 'node:dgram';
   import { EventEmitter } from 'node:events';
-  import type { Server as HttpServer } from 'node:http';
+  import type { Agent as HttpAgent, Server as HttpServer } from 'node:http';
+  import type { Agent as HttpsAgent } from 'node:https';
 
   export interface ServerOptions {
     /** Serve HTTP announce/scrape (default true). */
@@ -71,6 +72,11 @@ declare module 'bittorrent-tracker' {
      * so UDP needs the 20 raw bytes.
      */
     infoHash: string | Uint8Array;
+    /**
+     * Agents for its HTTP(S) requests: despite the name, the one way its HTTP client (simple-get)
+     * takes an agent; no proxy is involved unless the agent is one.
+     */
+    proxyOpts?: { httpAgent?: HttpAgent; httpsAgent?: HttpsAgent };
   }
 
   export interface ClientEvents {
