@@ -3,7 +3,7 @@ import type { Socket } from 'node:net';
 import { isIP, type LookupFunction } from 'node:net';
 import { promisify } from 'node:util';
 import { gunzip, inflate, inflateRaw } from 'node:zlib';
-import { Agent, buildConnector, type Dispatcher, Pool } from 'undici';
+import { Agent, buildConnector, type Dispatcher, errors, Pool } from 'undici';
 import { type BencodeView, decodeView, toText, withTokenTable } from '../bencode/index.js';
 import { APP_NAME, APP_VERSION } from '../version.js';
 import { asScrapeError, cleanTrackerText, ScrapeError, TrackerFailureError, withFamily } from './errors.js';
@@ -166,8 +166,10 @@ export class GuardedAgent extends Agent {
   readonly #pools = new Map<string, Pool>();
   /** The origin of the most recent dispatch: already the newest entry of #pools, nothing to reorder. */
   #newestOrigin: string | undefined;
-  /** Set by close(): the pools finishing their requests, which destroy() (the end of Agent's close) waits for. */
-  #closingPools: Promise<unknown> | undefined;
+  /** Pools closing gracefully (evicted, or by close()): destroy() still ends their requests. */
+  readonly #closingPools = new Set<Pool>();
+  /** Set by close(): its pools finishing their requests, then Agent's own close. */
+  #closing: Promise<void> | undefined;
 
   constructor(options: GuardedAgentOptions) {
     const record: ConnectRecord = { families: new Map(), failures: new Map() };
@@ -213,6 +215,15 @@ export class GuardedAgent extends Agent {
    */
   override dispatch(options: Agent.DispatchOptions, handler: Dispatcher.DispatchHandler): boolean {
     const { origin } = options;
+    // close() called, Agent's own close not yet: refused as undici refuses on a closed dispatcher.
+    if (this.#closing !== undefined && !this.#agentClosed && !this.destroyed) {
+      const refusal = new errors.ClientClosedError();
+      const legacy = handler as { onError?: (err: Error) => void };
+      if (typeof handler.onResponseError === 'function') handler.onResponseError(undefined as never, refusal);
+      else if (typeof legacy.onError === 'function') legacy.onError(refusal);
+      else throw refusal;
+      return false;
+    }
     // Closed, destroyed, or no usable origin: Agent's own dispatch reports it through the handler.
     if (this.closed || this.destroyed || (typeof origin !== 'string' && !(origin instanceof URL)) || origin === '') {
       return super.dispatch(options, handler);
@@ -248,7 +259,7 @@ export class GuardedAgent extends Agent {
       const [oldestKey, oldest] = this.#pools.entries().next().value as [string, Pool];
       this.#pools.delete(oldestKey);
       // Its requests in flight finish; nothing new reaches it.
-      oldest.close().catch(() => undefined);
+      void this.#closeGracefully(oldest);
     }
     return pool;
   }
@@ -262,15 +273,41 @@ export class GuardedAgent extends Agent {
    * Close gracefully: the pools finish what they carry, then Agent's close runs, which ends by
    * calling destroy() — that waits for the pools rather than destroying them.
    */
+  #closeGracefully(pool: Pool): Promise<unknown> {
+    this.#closingPools.add(pool);
+    return pool
+      .close()
+      .catch(() => undefined)
+      .finally(() => this.#closingPools.delete(pool));
+  }
+
+  /** Agent's own closed state (undici's types declare `closed` a field; it is DispatcherBase's getter). */
+  get #agentClosed(): boolean {
+    return Reflect.get(Agent.prototype, 'closed', this) as boolean;
+  }
+
+  // @ts-expect-error undici's types declare `closed` a field; at runtime it is a getter, overridden here.
+  override get closed(): boolean {
+    return this.#closing !== undefined || this.#agentClosed;
+  }
+
+  /**
+   * Close gracefully: the pools finish what they carry, and only then Agent's own close runs (it
+   * ends with destroy(), which then finds nothing left). destroy() meanwhile still ends them at once.
+   */
   override close(): Promise<void>;
   override close(callback: () => void): void;
   override close(callback?: () => void): Promise<void> | void {
-    this.#closingPools ??= Promise.all([...this.#pools.values()].map((pool) => pool.close().catch(() => undefined)));
-    this.#pools.clear();
-    this.#newestOrigin = undefined;
-    // Always the callback form of the parent: its promise form calls this.close again.
-    if (callback !== undefined) return super.close(callback);
-    return new Promise<void>((resolve, reject) => super.close((err?: Error | null) => (err ? reject(err) : resolve())));
+    if (this.#closing === undefined) {
+      const pools = [...this.#pools.values()];
+      this.#pools.clear();
+      this.#newestOrigin = undefined;
+      this.#closing = Promise.all(pools.map((pool) => this.#closeGracefully(pool))).then(
+        () => new Promise<void>((resolve) => (this.destroyed ? resolve() : super.close(() => resolve()))),
+      );
+    }
+    if (callback === undefined) return this.#closing;
+    void this.#closing.then(() => callback());
   }
 
   override destroy(): Promise<void>;
@@ -280,9 +317,11 @@ export class GuardedAgent extends Agent {
   override destroy(errOrCallback?: Error | null | (() => void), callback?: () => void): Promise<void> | void {
     const err = typeof errOrCallback === 'function' ? null : (errOrCallback ?? null);
     const done = typeof errOrCallback === 'function' ? errOrCallback : callback;
-    const pools = this.#closingPools ?? Promise.all([...this.#pools.values()].map((pool) => pool.destroy(err).catch(() => undefined)));
+    const open = [...this.#pools.values(), ...this.#closingPools];
     this.#pools.clear();
+    this.#closingPools.clear();
     this.#newestOrigin = undefined;
+    const pools = Promise.all(open.map((pool) => pool.destroy(err).catch(() => undefined)));
     // Always the callback form of the parent: its promise form calls this.destroy again.
     const own = new Promise<void>((resolve) => super.destroy(err, () => resolve()));
     const all = Promise.all([pools, own]).then(() => undefined);
@@ -914,6 +953,11 @@ class ReplyCollector implements Dispatcher.DispatchHandler {
     this.#controller = controller;
     // Aborted while it waited for a connection: it goes no further.
     if (this.#settled) controller.abort(this.#signal.reason instanceof Error ? this.#signal.reason : new Error('aborted'));
+  }
+
+  /** undici calls this at the first byte of the reply (llhttp on_message_begin): from here it is never resent. */
+  onResponseStarted(): void {
+    this.#answered = true;
   }
 
   onResponseStart(controller: Dispatcher.DispatchController, statusCode: number, headers: IncomingHttpHeaders): void {

@@ -729,6 +729,27 @@ describe('scrapeHttp: a kept-alive connection the tracker closed under the next 
     }
   });
 
+  it('never sends again once part of the reply has arrived (headers cut short, then closed)', async () => {
+    let requests = 0;
+    const cut = createTcpServer((socket) => {
+      socket.on('error', () => undefined);
+      socket.on('data', (chunk: Buffer) => {
+        if (!chunk.toString('latin1').startsWith('GET ')) return;
+        requests++;
+        socket.end('HTTP/1.1 200 OK\r\nContent-Ty');
+      });
+    });
+    await new Promise<void>((resolve) => cut.listen(0, '127.0.0.1', resolve));
+    try {
+      const { port } = cut.address() as AddressInfo;
+      const err = await failureOf(scrapeHttp(`http://127.0.0.1:${port}/scrape`, [a], opts()));
+      expect(err.code).not.toBe('SCRAPE_TIMEOUT');
+      expect(requests).toBe(1);
+    } finally {
+      await new Promise<void>((resolve) => cut.close(() => resolve()));
+    }
+  });
+
   it('refuses a retry count that is not a non-negative integer', async () => {
     await expect(scrapeHttp('http://127.0.0.1:9/scrape', [a], opts({ closedConnectionRetries: -1 }))).rejects.toThrow(RangeError);
   });
@@ -879,6 +900,32 @@ describe('GuardedAgent: one connection pool per origin, kept across requests', (
     } finally {
       await slow.close();
       await silent.close();
+    }
+  });
+
+  it('destroy() after close() still ends a scrape in flight, also on a pool the LRU already let go', async () => {
+    const silent = await startHttpServer(() => undefined);
+    const forgotten = await startHttpServer(() => undefined);
+    const fresh = await startReplyThenCloseTracker(reply);
+    const agent = new GuardedAgent({ policy: LOOPBACK_POLICY, maxPooledOrigins: 1 });
+    try {
+      const hangingOnEvicted = failureOf(scrapeHttp(`${forgotten.origin}/scrape`, [a], opts({ dispatcher: agent })));
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      // A second origin evicts the first origin's pool, whose request is still waiting.
+      expect((await scrapeHttp(`${fresh.origin}/scrape`, [a], opts({ dispatcher: agent }))).counts[0]?.seeders).toBe(6);
+      const hanging = failureOf(scrapeHttp(`${silent.origin}/scrape`, [a], opts({ dispatcher: agent })));
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      void agent.close();
+      const started = performance.now();
+      await agent.destroy();
+      const [onEvicted, onClosing] = await Promise.all([hangingOnEvicted, hanging]);
+      expect(onEvicted.code).toBe('SCRAPE_CONNECT');
+      expect(onClosing.code).toBe('SCRAPE_CONNECT');
+      expect(performance.now() - started).toBeLessThan(DEADLINE_MS / 2);
+    } finally {
+      await silent.close();
+      await forgotten.close();
+      await fresh.close();
     }
   });
 
