@@ -331,121 +331,121 @@ export function decodeView(bytes: Uint8Array, options: DecodeOptions = {}): Benc
   // Indexing a plain Uint8Array is a little faster than a Buffer subclass in this hot loop.
   const u8 = new Uint8Array(buf.buffer, buf.byteOffset, len);
 
-  // Open containers, innermost last. For dictionaries: whether a key is expected next, the last
-  // key's byte range (BEP 3 order check) and whether its order was already reported.
-  const openToken = new Int32Array(maxDepth);
-  const openIsDict = new Uint8Array(maxDepth);
-  const expectKey = new Uint8Array(maxDepth);
-  const prevKeyStart = new Int32Array(maxDepth);
-  const prevKeyEnd = new Int32Array(maxDepth);
-  const warnedOrder = new Uint8Array(maxDepth);
+  // Open containers, innermost last (see `OpenContainers`). Every slot is written when its level
+  // is entered, so a stack kept from an earlier call needs no clearing.
+  const open = takeOpenContainers(maxDepth);
+  const { openToken, openIsDict, expectKey, prevKeyStart, prevKeyEnd, warnedOrder } = open;
   let depth = 0;
   let pos = 0;
 
-  for (;;) {
-    if (pos >= len) {
-      throw new BencodeError('BENCODE_UNEXPECTED_END', 'unexpected end of data (unterminated value)', pos);
-    }
-    const c = u8[pos]!;
-    const d = depth - 1;
+  try {
+    for (;;) {
+      if (pos >= len) {
+        throw new BencodeError('BENCODE_UNEXPECTED_END', 'unexpected end of data (unterminated value)', pos);
+      }
+      const c = u8[pos]!;
+      const d = depth - 1;
 
-    if (depth > 0 && c === CH_E) {
-      if (openIsDict[d] === 1 && expectKey[d] === 0) {
-        const key = buf.latin1Slice(prevKeyStart[d], prevKeyEnd[d]);
-        throw new BencodeError('BENCODE_MISSING_VALUE', `dictionary key "${printable(key)}" has no value`, pos);
-      }
-      pos++;
-      const o = openToken[d]! * STRIDE;
-      t[o + F_END] = pos;
-      t[o + F_AUX] = n;
-      depth--;
-    } else if (depth > 0 && openIsDict[d] === 1 && expectKey[d] === 1) {
-      if (c < CH_0 || c > CH_9) {
-        throw new BencodeError('BENCODE_KEY_NOT_STRING', 'dictionary key is not a byte string', pos);
-      }
-      const keyAt = pos;
-      const end = readLength(u8, pos);
-      const dataStart = lastDataStart;
-      if (n >= capacity) {
-        t = grownTable(t, mostTokens, maxTokens, keyAt);
-        capacity = t.length / STRIDE;
-      }
-      const o = n++ * STRIDE;
-      t[o] = T_BYTES;
-      t[o + F_START] = keyAt;
-      t[o + F_END] = end;
-      t[o + F_AUX] = dataStart;
-      pos = end;
-      if (prevKeyEnd[d] !== 0) {
-        const order = compareBytes(u8, prevKeyStart[d]!, prevKeyEnd[d]!, dataStart, end);
-        if (order >= 0) {
-          const dup = order === 0;
-          const code = dup ? 'BENCODE_DUPLICATE_KEY' : 'BENCODE_UNSORTED_KEYS';
-          const key = printable(buf.latin1Slice(dataStart, end));
-          if (strictKeys) {
-            throw new BencodeError(code, dup ? `duplicate dictionary key "${key}"` : `dictionary key "${key}" is out of order`, keyAt);
-          }
-          if (dup) warn(code, `duplicate dictionary key "${key}" (first value kept)`, keyAt);
-          else if (warnedOrder[d] === 0) {
-            warnedOrder[d] = 1;
-            warn(code, `dictionary keys are not sorted ("${key}")`, keyAt);
+      if (depth > 0 && c === CH_E) {
+        if (openIsDict[d] === 1 && expectKey[d] === 0) {
+          const key = buf.latin1Slice(prevKeyStart[d], prevKeyEnd[d]);
+          throw new BencodeError('BENCODE_MISSING_VALUE', `dictionary key "${printable(key)}" has no value`, pos);
+        }
+        pos++;
+        const o = openToken[d]! * STRIDE;
+        t[o + F_END] = pos;
+        t[o + F_AUX] = n;
+        depth--;
+      } else if (depth > 0 && openIsDict[d] === 1 && expectKey[d] === 1) {
+        if (c < CH_0 || c > CH_9) {
+          throw new BencodeError('BENCODE_KEY_NOT_STRING', 'dictionary key is not a byte string', pos);
+        }
+        const keyAt = pos;
+        const end = readLength(u8, pos);
+        const dataStart = lastDataStart;
+        if (n >= capacity) {
+          t = grownTable(t, mostTokens, maxTokens, keyAt);
+          capacity = t.length / STRIDE;
+        }
+        const o = n++ * STRIDE;
+        t[o] = T_BYTES;
+        t[o + F_START] = keyAt;
+        t[o + F_END] = end;
+        t[o + F_AUX] = dataStart;
+        pos = end;
+        if (prevKeyEnd[d] !== 0) {
+          const order = compareBytes(u8, prevKeyStart[d]!, prevKeyEnd[d]!, dataStart, end);
+          if (order >= 0) {
+            const dup = order === 0;
+            const code = dup ? 'BENCODE_DUPLICATE_KEY' : 'BENCODE_UNSORTED_KEYS';
+            const key = printable(buf.latin1Slice(dataStart, end));
+            if (strictKeys) {
+              throw new BencodeError(code, dup ? `duplicate dictionary key "${key}"` : `dictionary key "${key}" is out of order`, keyAt);
+            }
+            if (dup) warn(code, `duplicate dictionary key "${key}" (first value kept)`, keyAt);
+            else if (warnedOrder[d] === 0) {
+              warnedOrder[d] = 1;
+              warn(code, `dictionary keys are not sorted ("${key}")`, keyAt);
+            }
           }
         }
+        prevKeyStart[d] = dataStart;
+        prevKeyEnd[d] = end;
+        expectKey[d] = 0;
+        continue;
+      } else if (c === CH_I) {
+        const end = readIntegerEnd(u8, pos);
+        if (n >= capacity) {
+          t = grownTable(t, mostTokens, maxTokens, pos);
+          capacity = t.length / STRIDE;
+        }
+        const o = n++ * STRIDE;
+        t[o] = T_INT;
+        t[o + F_START] = pos;
+        t[o + F_END] = end;
+        pos = end;
+      } else if (c >= CH_0 && c <= CH_9) {
+        const end = readLength(u8, pos);
+        if (n >= capacity) {
+          t = grownTable(t, mostTokens, maxTokens, pos);
+          capacity = t.length / STRIDE;
+        }
+        const o = n++ * STRIDE;
+        t[o] = T_BYTES;
+        t[o + F_START] = pos;
+        t[o + F_END] = end;
+        t[o + F_AUX] = lastDataStart;
+        pos = end;
+      } else if (c === CH_L || c === CH_D) {
+        if (depth >= maxDepth) {
+          throw new BencodeError('BENCODE_DEPTH_EXCEEDED', `nesting deeper than ${maxDepth} levels`, pos);
+        }
+        if (n >= capacity) {
+          t = grownTable(t, mostTokens, maxTokens, pos);
+          capacity = t.length / STRIDE;
+        }
+        const o = n * STRIDE;
+        t[o] = c === CH_L ? T_LIST : T_DICT;
+        t[o + F_START] = pos;
+        openToken[depth] = n++;
+        openIsDict[depth] = c === CH_D ? 1 : 0;
+        expectKey[depth] = 1;
+        prevKeyStart[depth] = 0;
+        prevKeyEnd[depth] = 0;
+        warnedOrder[depth] = 0;
+        depth++;
+        pos++;
+        continue;
+      } else {
+        throw new BencodeError('BENCODE_UNEXPECTED_BYTE', `unexpected byte ${describeByte(c)}`, pos);
       }
-      prevKeyStart[d] = dataStart;
-      prevKeyEnd[d] = end;
-      expectKey[d] = 0;
-      continue;
-    } else if (c === CH_I) {
-      const end = readIntegerEnd(u8, pos);
-      if (n >= capacity) {
-        t = grownTable(t, mostTokens, maxTokens, pos);
-        capacity = t.length / STRIDE;
-      }
-      const o = n++ * STRIDE;
-      t[o] = T_INT;
-      t[o + F_START] = pos;
-      t[o + F_END] = end;
-      pos = end;
-    } else if (c >= CH_0 && c <= CH_9) {
-      const end = readLength(u8, pos);
-      if (n >= capacity) {
-        t = grownTable(t, mostTokens, maxTokens, pos);
-        capacity = t.length / STRIDE;
-      }
-      const o = n++ * STRIDE;
-      t[o] = T_BYTES;
-      t[o + F_START] = pos;
-      t[o + F_END] = end;
-      t[o + F_AUX] = lastDataStart;
-      pos = end;
-    } else if (c === CH_L || c === CH_D) {
-      if (depth >= maxDepth) {
-        throw new BencodeError('BENCODE_DEPTH_EXCEEDED', `nesting deeper than ${maxDepth} levels`, pos);
-      }
-      if (n >= capacity) {
-        t = grownTable(t, mostTokens, maxTokens, pos);
-        capacity = t.length / STRIDE;
-      }
-      const o = n * STRIDE;
-      t[o] = c === CH_L ? T_LIST : T_DICT;
-      t[o + F_START] = pos;
-      openToken[depth] = n++;
-      openIsDict[depth] = c === CH_D ? 1 : 0;
-      expectKey[depth] = 1;
-      prevKeyStart[depth] = 0;
-      prevKeyEnd[depth] = 0;
-      warnedOrder[depth] = 0;
-      depth++;
-      pos++;
-      continue;
-    } else {
-      throw new BencodeError('BENCODE_UNEXPECTED_BYTE', `unexpected byte ${describeByte(c)}`, pos);
-    }
 
-    // A value is complete.
-    if (depth === 0) break;
-    if (openIsDict[depth - 1] === 1) expectKey[depth - 1] = 1;
+      // A value is complete.
+      if (depth === 0) break;
+      if (openIsDict[depth - 1] === 1) expectKey[depth - 1] = 1;
+    }
+  } finally {
+    keepOpenContainers(open);
   }
 
   if (pos !== len) {
@@ -456,12 +456,81 @@ export function decodeView(bytes: Uint8Array, options: DecodeOptions = {}): Benc
 }
 
 /**
+ * The stack of open containers, one slot per nesting level. For dictionaries: whether a key is
+ * expected next, the last key's byte range (BEP 3 order check) and whether its order was already
+ * reported. Sized by `maxDepth`, not by the document: six arrays of 100 cost more to allocate than
+ * indexing a whole scrape reply, so one stack is kept between calls (see `takeOpenContainers`).
+ */
+interface OpenContainers {
+  /** Levels this stack holds (≥ the `maxDepth` it is taken for). */
+  readonly levels: number;
+  readonly openToken: Int32Array;
+  readonly openIsDict: Uint8Array;
+  readonly expectKey: Uint8Array;
+  readonly prevKeyStart: Int32Array;
+  readonly prevKeyEnd: Int32Array;
+  readonly warnedOrder: Uint8Array;
+}
+
+/**
+ * Deepest stack kept between calls: 4096 levels is ~60 KiB. A caller asking for more (up to
+ * MAX_DEPTH_LIMIT) gets a stack of its own for that call, never a megabyte held for good.
+ */
+export const KEPT_OPEN_CONTAINERS_MAX_LEVELS = 4096;
+
+/** The stack kept between calls; null while a decode holds it (or before the first decode). */
+let spareOpenContainers: OpenContainers | null = null;
+
+function newOpenContainers(levels: number): OpenContainers {
+  return {
+    levels,
+    openToken: new Int32Array(levels),
+    openIsDict: new Uint8Array(levels),
+    expectKey: new Uint8Array(levels),
+    prevKeyStart: new Int32Array(levels),
+    prevKeyEnd: new Int32Array(levels),
+    warnedOrder: new Uint8Array(levels),
+  };
+}
+
+/**
+ * A stack of at least `maxDepth` levels. The kept one is handed out (and withdrawn) so that a
+ * decode started while another holds it — nothing in the loop calls out today, but nothing should
+ * break if that changes — gets a fresh stack instead of sharing one.
+ */
+function takeOpenContainers(maxDepth: number): OpenContainers {
+  const spare = spareOpenContainers;
+  if (spare !== null && spare.levels >= maxDepth) {
+    spareOpenContainers = null;
+    return spare;
+  }
+  return newOpenContainers(maxDepth);
+}
+
+/** Give a stack back for the next call; the deepest one within the cap is the one kept. */
+function keepOpenContainers(open: OpenContainers): void {
+  if (open.levels > KEPT_OPEN_CONTAINERS_MAX_LEVELS) return;
+  if (spareOpenContainers === null || spareOpenContainers.levels <= open.levels) spareOpenContainers = open;
+}
+
+/** Levels of the stack kept between calls (0 when none is): for tests of the reuse. */
+export function keptOpenContainerLevels(): number {
+  return spareOpenContainers?.levels ?? 0;
+}
+
+/**
  * A token table lent to the first `decodeView` inside `withTokenTable`, kept between calls. Parsing
  * torrent after torrent would otherwise allocate (and garbage-collect) megabytes of table each time.
  */
 let spareTable: Int32Array | null = null;
 /** Inside `withTokenTable`, before its decode has taken the spare table. */
 let lending = false;
+/**
+ * A view indexed into the spare table is alive: the `withTokenTable` that lent it has not returned.
+ * A `withTokenTable` nested in its reader must not lend the same table again (the second decode
+ * would overwrite the first view's tokens while the reader still walks them).
+ */
+let tableOnLoan = false;
 /** Largest table kept between calls (in int32 slots): 16 MiB. */
 const SPARE_TABLE_MAX_SLOTS = 4 * 1024 * 1024;
 /** Smallest table worth lending: smaller documents are cheap to index anyway. */
@@ -470,6 +539,7 @@ const SPARE_TABLE_MIN_SLOTS = INITIAL_TOKENS_MAX * STRIDE;
 function lendTable(): Int32Array | null {
   if (!lending) return null;
   lending = false;
+  tableOnLoan = true;
   spareTable ??= new Int32Array(SPARE_TABLE_MIN_SLOTS);
   return spareTable;
 }
@@ -482,14 +552,16 @@ function keepTable(t: Int32Array): void {
  * Run a synchronous reader whose first `decodeView` may index into a table kept from earlier
  * calls. The view it gets is valid only until `read` returns: nothing of it may be kept (values
  * read from it — numbers, strings, byte views of the input — are independent of the table).
+ * Nested calls are safe: while that view is alive, decodes inside `read` get tables of their own.
  */
 export function withTokenTable<T>(read: () => T): T {
-  if (lending) return read();
+  if (lending || tableOnLoan) return read();
   lending = true;
   try {
     return read();
   } finally {
     lending = false;
+    tableOnLoan = false;
   }
 }
 

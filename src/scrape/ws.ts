@@ -1,6 +1,6 @@
 import { WebSocket } from 'undici';
 import type { TrackerscopeError } from '../errors.js';
-import { asScrapeError, cleanTrackerText, ScrapeError, TrackerFailureError } from './errors.js';
+import { asScrapeError, cleanTrackerText, ScrapeError, TrackerFailureError, withFamily } from './errors.js';
 import type { OutboundPolicy } from './guard.js';
 import { DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_MAX_WS_MESSAGE_BYTES, GuardedAgent, USER_AGENT } from './http.js';
 import type { ScrapeCounts } from './types.js';
@@ -50,7 +50,13 @@ export async function scrapeWebSocket(
     });
   try {
     const reply = await exchange(url, scrapeMessage(hashes), agent, opts.signal, maxMessageBytes);
-    return { ...parseWebSocketReply(reply, hashes), family: agent.familyOf(url) };
+    const family = agent.familyOf(url);
+    try {
+      return { ...parseWebSocketReply(reply, hashes), family };
+    } catch (err) {
+      // The tracker answered, over this family: the row shows it even though the answer is bad.
+      throw withFamily(err, family);
+    }
   } catch (err) {
     throw asScrapeError(err, opts.signal);
   } finally {
@@ -98,7 +104,8 @@ function exchange(url: string, message: string, agent: GuardedAgent, signal: Abo
         const reply = readMessage(event.data, maxBytes);
         if (reply) finish({ reply });
       } catch (err) {
-        finish({ error: err });
+        // A refusal or garbage is still an answer: it came over the connection's family.
+        finish({ error: withFamily(err, agent.familyOf(url)) });
       }
     });
     // undici reports a failed connection without its cause; the guarded agent kept it.

@@ -371,6 +371,8 @@ describe('the per-address bound on the wire (HTTP, GuardedAgent connector)', () 
         (e: { code?: string }) => e,
       );
       expect((err as { code?: string }).code).toBe('SCRAPE_TIMEOUT');
+      // In words a tracker row can show: no host name, no address.
+      expect((err as Error).message).toBe("the connections allowed to the tracker's address (1) were all in use and none closed within 300 ms");
       expect(performance.now() - started).toBeLessThan(1500);
       expect(received).toHaveLength(0);
       expect(held.waiting).toBe(0);

@@ -5,8 +5,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ScrapeCache } from '../../src/scrape/cache.js';
 import { RequestLimiter } from '../../src/scrape/limiter.js';
 import {
+  announcedTrackerOf,
   DEFAULT_MAX_TRACKERS,
   endpointKeyOf,
+  MAX_REMEMBERED_ANNOUNCE_URL_CHARS,
+  MAX_REMEMBERED_ANNOUNCE_URLS,
+  RememberedTrackers,
   type ScrapeLogger,
   scrapeAll,
   swarmHashesOf,
@@ -15,7 +19,7 @@ import {
 import { SECURE_POLICY, type TrackerStat } from '../../src/scrape/index.js';
 import type { Torrent } from '../../src/torrent/index.js';
 import { parseMagnet } from '../../src/torrent/index.js';
-import { infoHashesOf, replyWith, scrapeReplyBytes, startHttpServer } from '../support/http-trackers.js';
+import { infoHashesOf, replyWith, scrapeReplyBytes, startHttpServer, startWebSocketServer } from '../support/http-trackers.js';
 import { opentrackerAvailable, type RunningOpentracker, startOpentracker } from '../support/opentracker.js';
 import { announcePeers, awkwardInfoHash, type BtTracker, ipv6LoopbackGate, startBtTracker, toHex } from '../support/trackers.js';
 
@@ -441,6 +445,28 @@ describe('error rows: plain words, and the family of a tracker that answered', (
     }
   });
 
+  it('a WebSocket failure reason or bad reply carries the family that answered (IPv4); a closed socket none', async () => {
+    const refusing = await startWebSocketServer((_text, peer) => peer.send(JSON.stringify({ action: 'scrape', 'failure reason': 'go away' })));
+    const garbage = await startWebSocketServer((_text, peer) => peer.send(JSON.stringify({ action: 'scrape', files: [] })));
+    const closing = await startWebSocketServer((_text, peer) => peer.close());
+    const announces = [refusing.wsOrigin, `${garbage.wsOrigin}/`, `${closing.wsOrigin}/x`];
+    try {
+      const rows = await scrapeAll(magnetTorrent({ v1Hex: toHex(awkwardInfoHash(1515)) }, announces), {
+        policy: LOOPBACK_POLICY,
+        limiter: new RequestLimiter(),
+      });
+      expect(rows.map((r) => [r.protocol, r.status, r.family])).toEqual([
+        ['ws', 'error', 4],
+        ['ws', 'error', 4],
+        ['ws', 'error', null],
+      ]);
+      expect(rows[0]?.error).toBe('tracker says: go away');
+      expect(rows[1]?.error).toMatch(/no "files" object/);
+    } finally {
+      await Promise.all([refusing.close(), garbage.close(), closing.close()]);
+    }
+  });
+
   it.skipIf(!v6.run)('the same over IPv6: family 6 for an HTTP failure reason and a BEP 15 error reply on ::1', async () => {
     v6.require();
     const refusing = await startHttpServer(replyWith('d14:failure reason7:go awaye'), '::1');
@@ -854,5 +880,83 @@ describe('pure helpers', () => {
     // Never normalised: these are different bytes on the wire.
     expect(endpointKeyOf('http://t.example/%7Escrape', 'http')).not.toBe(endpointKeyOf('http://t.example/~scrape', 'http'));
     expect(endpointKeyOf('udp://t.example:6969', 'udp')).toBe(endpointKeyOf('udp://T.example:6969/announce', 'udp'));
+  });
+});
+
+describe('RememberedTrackers: announce URLs parsed once', () => {
+  const announces = [
+    'http://tracker.example/announce',
+    'https://Tracker.Example:443/announce.php?passkey=k&x=1',
+    'http://tracker.example:80/announce?x=2/4',
+    'http://tracker.example/a/announce#fragment',
+    'udp://tracker.example:6969/announce',
+    'udp://[2001:db8::1]:1337',
+    'udp://tracker.example/announce',
+    'ws://tracker.example',
+    'wss://tracker.example:8443/path?q',
+    'http://[2001:db8::2]/announce',
+    'http://tracker.example/nothing-here',
+    'magnet:?xt=urn:btih:00',
+    'not a url',
+    '  http://padded.example/announce  ',
+  ];
+
+  it('answers exactly what deriving afresh answers, first time and remembered', () => {
+    const remembered = new RememberedTrackers();
+    for (let round = 0; round < 2; round++) {
+      for (const announce of announces) {
+        expect(remembered.lookup(announce)).toEqual(announcedTrackerOf(announce));
+      }
+    }
+    expect(remembered.size).toBe(announces.length);
+    // The endpoint is derived from the scrape URL: the same key the cache uses.
+    const udp = remembered.lookup('udp://[2001:db8::1]:1337');
+    expect(udp.endpoint).toMatchObject({ host: '2001:db8::1', port: 1337, protocol: 'udp', key: endpointKeyOf('udp://[2001:db8::1]:1337', 'udp') });
+  });
+
+  it('hands out frozen entries: a caller cannot change what the next caller gets', () => {
+    const remembered = new RememberedTrackers();
+    const announce = 'http://tracker.example:8080/announce';
+    const expected = announcedTrackerOf(announce);
+    const first = remembered.lookup(announce);
+    expect(first).toBe(remembered.lookup(announce));
+    // ESM modules are strict: writing a frozen property throws.
+    expect(() => {
+      (first.target as { scrape: string | null }).scrape = 'http://evil.example/scrape';
+    }).toThrow(TypeError);
+    expect(() => {
+      (first.endpoint as { host: string }).host = 'evil.example';
+    }).toThrow(TypeError);
+    expect(() => {
+      (first as { endpoint: unknown }).endpoint = null;
+    }).toThrow(TypeError);
+    expect(remembered.lookup(announce)).toEqual(expected);
+  });
+
+  it(`holds at most its bound (default ${MAX_REMEMBERED_ANNOUNCE_URLS}), forgetting the oldest, and stays right after forgetting`, () => {
+    const bound = 8;
+    const remembered = new RememberedTrackers(bound);
+    const urls = Array.from({ length: bound * 3 }, (_, i) => `udp://tracker${i}.example:${1000 + i}/announce`);
+    for (const url of urls) {
+      expect(remembered.lookup(url)).toEqual(announcedTrackerOf(url));
+      expect(remembered.size).toBeLessThanOrEqual(bound);
+    }
+    expect(remembered.size).toBe(bound);
+    // The first URL was forgotten: asking again derives it anew, still right, still bounded.
+    const first = remembered.lookup(urls[0]!);
+    expect(first).toEqual(announcedTrackerOf(urls[0]!));
+    expect(remembered.size).toBe(bound);
+    // The most recent ones are still the same objects (remembered, not derived again).
+    const last = urls.at(-1)!;
+    expect(remembered.lookup(last)).toBe(remembered.lookup(last));
+  });
+
+  it(`does not remember announce URLs over ${MAX_REMEMBERED_ANNOUNCE_URL_CHARS} characters`, () => {
+    const remembered = new RememberedTrackers();
+    const long = `http://tracker.example/announce?pad=${'x'.repeat(MAX_REMEMBERED_ANNOUNCE_URL_CHARS)}`;
+    expect(remembered.lookup(long)).toEqual(announcedTrackerOf(long));
+    expect(remembered.size).toBe(0);
+    expect(new RememberedTrackers(0).lookup(announces[0]!)).toEqual(announcedTrackerOf(announces[0]!));
+    expect(() => new RememberedTrackers(-1)).toThrow(RangeError);
   });
 });

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TrackerscopeError } from '../../src/errors.js';
+import { familyOfFailure, ScrapeError } from '../../src/scrape/errors.js';
 import { type OutboundPolicy, SECURE_POLICY } from '../../src/scrape/guard.js';
 import { scrapeUrlFor } from '../../src/scrape/url.js';
 import { scrapeWebSocket, type WebSocketScrapeOptions } from '../../src/scrape/ws.js';
@@ -151,6 +152,10 @@ describe('scrapeWebSocket: scripted WebSocket trackers', () => {
         const err = await failureOf(scrapeWebSocket(server.wsOrigin, [a], opts()));
         expect(err.code).toBe('SCRAPE_TRACKER_FAILURE');
         expect(err.message).toBe('tracker says: invalid info_hash');
+        // The tracker answered over 127.0.0.1: the row shows IPv4, as for HTTP and UDP refusals.
+        expect(err).toBeInstanceOf(ScrapeError);
+        expect((err as ScrapeError).family).toBe(4);
+        expect(familyOfFailure(err)).toBe(4);
       },
     );
   });
@@ -169,6 +174,7 @@ describe('scrapeWebSocket: scripted WebSocket trackers', () => {
           const err = await failureOf(scrapeWebSocket(server.wsOrigin, [a], opts()));
           expect(err.code).toBe('SCRAPE_BAD_REPLY');
           expect(err.message).toMatch(pattern);
+          expect(familyOfFailure(err)).toBe(4);
         },
       );
     });
@@ -220,6 +226,8 @@ describe('scrapeWebSocket: scripted WebSocket trackers', () => {
         const err = await failureOf(scrapeWebSocket(server.wsOrigin, [a], opts()));
         expect(err.code).toBe('SCRAPE_CONNECT');
         expect(err.message).toMatch(/handshake/);
+        // No WebSocket answer came: no family is claimed for the row.
+        expect(familyOfFailure(err)).toBeNull();
       },
       { refuseHandshake: true },
     );
@@ -231,6 +239,7 @@ describe('scrapeWebSocket: scripted WebSocket trackers', () => {
       async (server) => {
         const err = await failureOf(scrapeWebSocket(server.wsOrigin, [a], opts()));
         expect(err.code).toBe('SCRAPE_CONNECT');
+        expect(familyOfFailure(err)).toBeNull();
       },
     );
   });
