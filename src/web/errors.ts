@@ -300,6 +300,12 @@ export interface ErrorPageView {
 }
 
 /** Answer with a problem as JSON or as the error page. */
+/** The request declares a body that nothing has started to read. */
+function unreadBodyPending(req: Request): boolean {
+  const declared = req.headers['transfer-encoding'] !== undefined || Number(req.headers['content-length'] ?? 0) > 0;
+  return declared && !req.complete && req.readableFlowing === null;
+}
+
 export function sendProblem(req: Request, res: Response, found: HttpProblem): void {
   if (res.headersSent) {
     res.end();
@@ -312,6 +318,10 @@ export function sendProblem(req: Request, res: Response, found: HttpProblem): vo
   }
   if (found.allow !== undefined) res.set('Allow', found.allow.join(', '));
   if (found.acceptEncoding !== undefined) res.set('Accept-Encoding', found.acceptEncoding);
+  // A refusal before anything read the body (429, 404, 405): Node would drain whatever the client
+  // still sends, however much, to keep the connection. Close after the answer instead. The upload
+  // checks' own refusals have already started their bounded drain (flowing), so they keep theirs.
+  if (unreadBodyPending(req)) res.set('Connection', 'close');
   if (wantsJson(req)) {
     res.json({ error: { code: found.code, message: found.message } });
     return;

@@ -1,7 +1,7 @@
 import { once } from 'node:events';
 import fs from 'node:fs';
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
-import { createServer, request as httpRequest, type Server } from 'node:http';
+import { STATUS_CODES, createServer, request as httpRequest, type Server } from 'node:http';
 import os from 'node:os';
 import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
@@ -406,6 +406,81 @@ describe('the whole request body is bounded, not only the file part', () => {
       'chunked POST',
     );
   }
+});
+
+describe('a refusal before anything reads the body closes the connection instead of draining it', () => {
+  /** Far more than any bound: were it drained, this test would push it all through loopback. */
+  const DECLARED_BYTES = 500_000_000;
+  /** Most a refused client may get to send before the server closes (socket buffers, not the body). */
+  const MOST_SENT_BYTES = 16 * MIB;
+  const WITHIN_MS = 5000;
+  const CHUNK = Buffer.alloc(64 * 1024, 0x78);
+  const { app } = buildApp({ rateLimitMax: 1 });
+  let server: Server;
+  let port: number;
+
+  beforeAll(async () => {
+    server = createServer(app);
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    port = (server.address() as { port: number }).port;
+    // Spend the one request of the budget, so the next POST /scrape meets the rate limiter first.
+    await request(server).get('/scrape?magnet=zz').expect(400);
+  });
+
+  afterAll(async () => {
+    server.closeAllConnections();
+    await new Promise((resolve) => server.close(() => resolve(undefined)));
+  });
+
+  /** Sends headers declaring a huge body, then body bytes until the server closes or MOST_SENT_BYTES is passed. */
+  async function refusedWhileSending(method: string, path: string): Promise<{ status: string; sent: number; connection: string }> {
+    const client = await rawClient(port);
+    await client.write(
+      [
+        `${method} ${path} HTTP/1.1`,
+        'Host: 127.0.0.1',
+        'Content-Type: multipart/form-data; boundary=B',
+        `Content-Length: ${DECLARED_BYTES}`,
+        '',
+        '',
+      ].join('\r\n'),
+    );
+    let gone = false;
+    void client.closed.then(() => {
+      gone = true;
+    });
+    while (!gone && client.sent() < MOST_SENT_BYTES) {
+      if (!(await client.write(CHUNK))) break;
+    }
+    await withTimeout(client.closed, WITHIN_MS, `${method} ${path}: connection close`);
+    const head = client.received();
+    return {
+      status: head.slice(0, head.indexOf('\r\n')),
+      sent: client.sent(),
+      connection: /\r\nconnection: ([^\r]*)/i.exec(head)?.[1] ?? '',
+    };
+  }
+
+  it('429 from the rate limiter, 405 and 404 each answer and close, reading next to nothing', async () => {
+    for (const [method, path, status] of [
+      ['POST', '/scrape', '429'],
+      ['POST', '/', '405'],
+      ['POST', '/nope', '404'],
+    ] as const) {
+      const refused = await refusedWhileSending(method, path);
+      expect(refused.status).toBe(`HTTP/1.1 ${status} ${STATUS_CODES[Number(status)]}`);
+      expect(refused.connection.toLowerCase()).toBe('close');
+      expect(refused.sent).toBeLessThan(MOST_SENT_BYTES);
+    }
+  });
+
+  it('a bodiless request still keeps its connection after a 404 (a pipelined one is answered)', async () => {
+    const client = await rawClient(port);
+    await client.write('GET /nope HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\nGET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n');
+    await withTimeout(client.closed, WITHIN_MS, 'pipelined GETs');
+    const statuses = [...client.received().matchAll(/HTTP\/1\.1 (\d{3})/g)].map((m) => m[1]);
+    expect(statuses).toEqual(['404', '200']);
+  });
 });
 
 describe('after a refusal, lingering is bounded in time as well as in bytes', () => {
