@@ -34,6 +34,7 @@ export {
   type ScrapeLogger,
   type SwarmHash,
   scrapeAll,
+  scrapeMany,
   swarmHashesOf,
   UNKNOWN_TORRENT_WARNING,
 } from './scraper.js';

@@ -4,7 +4,7 @@ import type { Torrent } from '../torrent/types.js';
 import { NO_ANSWER_FOR_HASH, type ResolvedOutcome, type ScrapeCache, type ScrapeOutcome } from './cache.js';
 import { familyOfFailure, ScrapeError, type ScrapeErrorCode } from './errors.js';
 import type { OutboundPolicy } from './guard.js';
-import { GuardedAgent, scrapeHttp } from './http.js';
+import { GuardedAgent, MAX_HASHES_PER_HTTP_SCRAPE, scrapeHttp } from './http.js';
 import { type RequestLimiter, sharedLimiter } from './limiter.js';
 import { redactText, redactUrl, secretsOfUrls } from './log.js';
 import type { HashKind, ScrapeCounts, TrackerProtocol, TrackerStat } from './types.js';
@@ -141,17 +141,35 @@ const ABORT_LISTENERS_PER_ENDPOINT = 8;
 
 /** Scrape every tracker of the torrent for each of its swarms, in parallel, by the deadline. */
 export async function scrapeAll(torrent: Torrent, opts: ScrapeAllOptions): Promise<TrackerStat[]> {
+  const [rows] = await scrapeMany([torrent], opts);
+  return rows ?? [];
+}
+
+/**
+ * Scrape several torrents in one call: one list of rows per torrent, each as `scrapeAll` gives it.
+ * Every distinct endpoint is asked once for all the hashes the torrents want from it (the clients
+ * split that into requests of as many hashes as the protocol allows), and `maxTrackers` bounds the
+ * distinct endpoints of the whole call: many torrents cost no more trackers than one.
+ */
+export async function scrapeMany(torrents: readonly Torrent[], opts: ScrapeAllOptions): Promise<TrackerStat[][]> {
   const started = performance.now();
   const deadlineMs = opts.deadlineMs ?? DEFAULT_SCRAPE_DEADLINE_MS;
   const maxTrackers = opts.maxTrackers ?? DEFAULT_MAX_TRACKERS;
   if (!Number.isFinite(deadlineMs) || deadlineMs <= 0) throw new RangeError(`deadlineMs must be positive, got ${deadlineMs}`);
   if (!Number.isInteger(maxTrackers) || maxTrackers < 0) throw new RangeError(`maxTrackers must be a non-negative integer, got ${maxTrackers}`);
 
-  const hashes = swarmHashesOf(torrent);
-  const plans = planTrackers(torrent.trackers, maxTrackers);
-  /** rows[plan][hash], in the order they are returned. */
-  const rows = plans.map((plan) => hashes.map((hash) => initialRow(plan, hash)));
-  const groups = endpointGroups(plans);
+  const chosen = new Map<string, Endpoint>();
+  const groupsByKey = new Map<string, EndpointGroup>();
+  /** rows[torrent][plan][hash], in the order they are returned. */
+  const rows = torrents.map((torrent) => {
+    const hashes = swarmHashesOf(torrent);
+    const plans = planTrackers(torrent.trackers, maxTrackers, chosen);
+    const torrentRows = plans.map((plan) => hashes.map((hash) => initialRow(plan, hash)));
+    addToGroups(groupsByKey, plans, hashes, torrentRows);
+    return torrentRows;
+  });
+  const groups = [...groupsByKey.values()];
+  const result = () => rows.map((torrentRows) => torrentRows.flat());
 
   // A refreshed page usually finds every answer in the cache. Then there is nothing to wait for:
   // no deadline timer, combined signal or agent is built (each costs on every call, and the timer
@@ -159,8 +177,8 @@ export async function scrapeAll(torrent: Torrent, opts: ScrapeAllOptions): Promi
   // A signal given as a function is not built for this: rows from the cache are right even for a
   // caller that has just cancelled, who then ignores them.
   const alreadyCancelled = typeof opts.signal === 'object' && opts.signal.aborted;
-  if (opts.cache && !alreadyCancelled && fillFromCache(groups, hashes, rows, opts.cache, opts.logger)) {
-    return rows.flat();
+  if (opts.cache && !alreadyCancelled && fillFromCache(groups, opts.cache, opts.logger)) {
+    return result();
   }
 
   const callerSignal = typeof opts.signal === 'function' ? opts.signal() : opts.signal;
@@ -170,9 +188,10 @@ export async function scrapeAll(torrent: Torrent, opts: ScrapeAllOptions): Promi
   // (a closed tab) must not cancel the answer the others wait for, so the network work obeys the
   // deadline only, and its answer is cached. This call still returns as soon as its caller cancels.
   const network = opts.cache && callerSignal ? callSignal(deadlineMs, undefined) : call;
-  // Every endpoint's request, queue slot and retries listen to this one signal: that is expected,
+  // Every endpoint's requests, queue slot and retries listen to this one signal: that is expected,
   // not a leak, so raise Node's warning threshold to what this call can legitimately reach.
-  setMaxListeners(Math.max(defaultMaxListeners, groups.length * ABORT_LISTENERS_PER_ENDPOINT), network.signal);
+  const requests = groups.reduce((n, g) => n + Math.ceil(g.hashes.length / MAX_HASHES_PER_HTTP_SCRAPE), 0);
+  setMaxListeners(Math.max(defaultMaxListeners, requests * ABORT_LISTENERS_PER_ENDPOINT), network.signal);
   // One agent for every HTTP and WebSocket tracker of this call (UDP needs none).
   const ownDispatcher =
     opts.dispatcher === undefined && groups.some((g) => g.endpoint.protocol !== 'udp') ? new GuardedAgent({ policy: opts.policy }) : undefined;
@@ -187,18 +206,20 @@ export async function scrapeAll(torrent: Torrent, opts: ScrapeAllOptions): Promi
 
   const work: Promise<void>[] = [];
   for (const group of groups) {
-    const answers = askEndpoint(group.endpoint, hashes, ctx, opts.cache);
-    hashes.forEach((hash, hashIndex) => {
+    // A torrent with no swarm hash leaves its trackers' endpoint with nothing to ask.
+    if (group.hashes.length === 0) continue;
+    const answers = askEndpoint(group.endpoint, group.hashes, ctx, opts.cache);
+    for (const hash of group.hashes) {
       const answer = answers.get(hash.hex);
-      if (!answer) return;
+      if (!answer) continue;
       work.push(
         answer.then((resolved) => {
           if (signal.aborted) return;
           const ms = resolved.source === 'cache' ? 0 : Math.round(performance.now() - started);
-          fillGroup(group, rows, hashIndex, hash, resolved, ms, opts.logger);
+          fillGroup(group, hash, resolved, ms, opts.logger);
         }),
       );
-    });
+    }
   }
 
   await untilSettledOrAborted(work, signal);
@@ -213,8 +234,8 @@ export async function scrapeAll(torrent: Torrent, opts: ScrapeAllOptions): Promi
 
   const elapsed = Math.round(performance.now() - started);
   const cancelled = callerSignal?.aborted === true;
-  const out = rows.flat();
-  for (const row of out) {
+  const out = result();
+  for (const row of out.flat()) {
     if (row.status === 'timeout' && row.error === null) {
       row.error = cancelled ? 'cancelled before the tracker answered' : `no answer within ${deadlineMs} ms`;
       row.ms = elapsed;
@@ -246,29 +267,47 @@ function callSignal(deadlineMs: number, callerSignal: AbortSignal | undefined): 
   };
 }
 
-/** One endpoint and the trackers (plan indices) that share its one request. */
+/** One endpoint, the hashes every torrent of the call wants from it, and the rows its answers fill. */
 interface EndpointGroup {
   endpoint: Endpoint;
-  planIndices: number[];
+  /** Distinct by hex, in the order the torrents first ask for them. */
+  hashes: SwarmHash[];
+  /** Per hash hex: every row (any torrent, any tracker sharing the endpoint) its answer fills. */
+  rowsByHex: Map<string, TrackerStat[]>;
   /** Every URL whose secrets may come back in this endpoint's messages. */
   urls: string[];
   /** `secretsOfUrls(urls)`, worked out the first time a message needs it. */
   secrets: readonly string[] | null;
 }
 
-function endpointGroups(plans: readonly TrackerPlan[]): EndpointGroup[] {
-  const byKey = new Map<string, EndpointGroup>();
+/** Add one torrent's contacted trackers to the call's endpoint groups. */
+function addToGroups(
+  byKey: Map<string, EndpointGroup>,
+  plans: readonly TrackerPlan[],
+  hashes: readonly SwarmHash[],
+  torrentRows: readonly TrackerStat[][],
+): void {
   plans.forEach((plan, planIndex) => {
     if (!plan.endpoint) return;
-    const group = byKey.get(plan.endpoint.key);
+    let group = byKey.get(plan.endpoint.key);
     if (group) {
-      group.planIndices.push(planIndex);
       group.urls.push(plan.announce);
+      group.secrets = null;
     } else {
-      byKey.set(plan.endpoint.key, { endpoint: plan.endpoint, planIndices: [planIndex], urls: [plan.endpoint.scrapeUrl, plan.announce], secrets: null });
+      group = { endpoint: plan.endpoint, hashes: [], rowsByHex: new Map(), urls: [plan.endpoint.scrapeUrl, plan.announce], secrets: null };
+      byKey.set(plan.endpoint.key, group);
     }
+    hashes.forEach((hash, hashIndex) => {
+      const row = torrentRows[planIndex]?.[hashIndex];
+      if (!row || !group) return;
+      const rowsOfHash = group.rowsByHex.get(hash.hex);
+      if (rowsOfHash) rowsOfHash.push(row);
+      else {
+        group.rowsByHex.set(hash.hex, [row]);
+        group.hashes.push(hash);
+      }
+    });
   });
-  return [...byKey.values()];
 }
 
 function secretsOfGroup(group: EndpointGroup): readonly string[] {
@@ -280,16 +319,10 @@ function secretsOfGroup(group: EndpointGroup): readonly string[] {
  * When the cache holds a fresh answer for every (endpoint, swarm), fill every row from it and say
  * true; otherwise touch nothing and say false.
  */
-function fillFromCache(
-  groups: readonly EndpointGroup[],
-  hashes: readonly SwarmHash[],
-  rows: TrackerStat[][],
-  cache: ScrapeCache,
-  logger: ScrapeLogger | undefined,
-): boolean {
+function fillFromCache(groups: readonly EndpointGroup[], cache: ScrapeCache, logger: ScrapeLogger | undefined): boolean {
   const found: ResolvedOutcome[] = [];
   for (const group of groups) {
-    for (const hash of hashes) {
+    for (const hash of group.hashes) {
       const fresh = cache.peek(group.endpoint.key, hash.hex);
       if (!fresh) return false;
       found.push({ ...fresh, source: 'cache' });
@@ -297,32 +330,21 @@ function fillFromCache(
   }
   let next = 0;
   for (const group of groups) {
-    hashes.forEach((hash, hashIndex) => {
+    for (const hash of group.hashes) {
       const resolved = found[next++];
-      if (resolved) fillGroup(group, rows, hashIndex, hash, resolved, 0, logger);
-    });
+      if (resolved) fillGroup(group, hash, resolved, 0, logger);
+    }
   }
   return true;
 }
 
-/** Give one endpoint's answer for one swarm to every tracker sharing the endpoint, and log it once. */
-function fillGroup(
-  group: EndpointGroup,
-  rows: TrackerStat[][],
-  hashIndex: number,
-  hash: SwarmHash,
-  resolved: ResolvedOutcome,
-  ms: number,
-  logger: ScrapeLogger | undefined,
-): void {
+/** Give one endpoint's answer for one swarm to every row waiting on it, and log it once. */
+function fillGroup(group: EndpointGroup, hash: SwarmHash, resolved: ResolvedOutcome, ms: number, logger: ScrapeLogger | undefined): void {
   const { outcome, source } = resolved;
   // Trackers echo our request (path passkeys, query) in their errors: those never reach a row.
   const error = outcome.status === 'ok' ? null : redactText(outcome.error, secretsOfGroup(group));
   const warning = outcome.status === 'ok' && outcome.warning !== null ? redactText(outcome.warning, secretsOfGroup(group)) : null;
-  for (const planIndex of group.planIndices) {
-    const row = rows[planIndex]?.[hashIndex];
-    if (row) fillRow(row, resolved, error, warning, ms);
-  }
+  for (const row of group.rowsByHex.get(hash.hex) ?? []) fillRow(row, resolved, error, warning, ms);
   logger?.debug(
     {
       tracker: redactUrl(group.endpoint.scrapeUrl),
@@ -336,10 +358,12 @@ function fillGroup(
   );
 }
 
-/** Tier order, duplicates dropped; the first `maxTrackers` distinct endpoints are contacted. */
-function planTrackers(tiers: readonly (readonly string[])[], maxTrackers: number): TrackerPlan[] {
+/**
+ * Tier order, duplicates dropped; the first `maxTrackers` distinct endpoints of the call (`chosen`,
+ * shared by every torrent of it) are contacted.
+ */
+function planTrackers(tiers: readonly (readonly string[])[], maxTrackers: number, chosen: Map<string, Endpoint>): TrackerPlan[] {
   const seen = new Set<string>();
-  const chosen = new Map<string, Endpoint>();
   const plans: TrackerPlan[] = [];
   tiers.forEach((tier, tierIndex) => {
     for (const announce of tier) {
@@ -454,7 +478,7 @@ function initialRow(plan: TrackerPlan, hash: SwarmHash): TrackerStat {
     error = target.reason;
   } else if (plan.skipped) {
     status = 'skipped';
-    error = 'not contacted: this torrent lists more trackers than are scraped at once';
+    error = 'not contacted: more distinct trackers than are scraped at once (per torrent, or per API call)';
   }
   return {
     announce: plan.announce,

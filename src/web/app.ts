@@ -8,6 +8,7 @@ import { errorHandler, offerRetryForm, type ProblemContext, WebError } from './e
 import { scrapeRateLimiter } from './rate-limit.js';
 import { Templates } from './render.js';
 import { requestLog } from './request-log.js';
+import { API_SCRAPE_ROUTE, apiRoutes } from './routes/api.js';
 import { HEALTH_ROUTE, healthRoutes } from './routes/health.js';
 import { HOME_ROUTE, homeRoutes } from './routes/home.js';
 import { methodRoutes, staticFilesOf } from './routes/methods.js';
@@ -74,6 +75,7 @@ export function createApp(config: Config, deps: AppDeps = {}): Express {
   const limits = uploadLimits(config.maxUploadBytes, maxMagnetChars);
   const problemContext: ProblemContext = { maxUploadBytes: config.maxUploadBytes, maxMagnetBytes: limits.fieldSize };
 
+  const rateLimiter = scrapeRateLimiter({ max: config.rateLimitMax, windowMs: config.rateLimitWindowMs }, logger, problemContext);
   const app = express();
   app.disable('x-powered-by');
   app.set('trust proxy', config.trustProxy);
@@ -102,16 +104,17 @@ export function createApp(config: Config, deps: AppDeps = {}): Express {
     maxMagnetChars,
     cache,
     dispatcher,
-    rateLimiter: scrapeRateLimiter({ max: config.rateLimitMax, windowMs: config.rateLimitWindowMs }, logger, problemContext),
+    rateLimiter,
     upload: scrapeUpload(limits),
     logger,
   });
+  apiRoutes(app, { scrapeTimeoutMs: config.scrapeTimeoutMs, allowPrivateTrackers: config.allowPrivateTrackers, maxMagnetChars, cache, dispatcher, rateLimiter, problemContext, logger });
   // A failed scrape's error page offers the upload form again.
   offerRetryForm(app, scrapeRetryForm({ maxUploadBytes: config.maxUploadBytes, maxMagnetChars }));
 
   // After every route: OPTIONS, and 405 for methods an existing address does not take.
   methodRoutes(app, {
-    routes: [HOME_ROUTE, HEALTH_ROUTE, SCRAPE_ROUTE],
+    routes: [HOME_ROUTE, HEALTH_ROUTE, SCRAPE_ROUTE, API_SCRAPE_ROUTE],
     staticPrefix: STATIC_PREFIX,
     staticFiles: staticFilesOf(PUBLIC_DIR),
   });

@@ -33,6 +33,13 @@ export type WebErrorCode =
   | 'NOT_FOUND'
   | 'METHOD_NOT_ALLOWED'
   | 'BAD_REQUEST'
+  | 'API_NOT_JSON'
+  | 'API_COMPRESSED'
+  | 'API_MALFORMED_JSON'
+  | 'API_BODY_TOO_LARGE'
+  | 'API_BAD_BODY'
+  | 'API_NO_TORRENTS'
+  | 'API_TOO_MANY_TORRENTS'
   | 'INTERNAL';
 
 export class WebError extends TrackerscopeError {
@@ -98,6 +105,13 @@ const STATUS_OF_WEB_CODE: Readonly<Record<WebErrorCode, number>> = {
   NOT_FOUND: 404,
   METHOD_NOT_ALLOWED: 405,
   BAD_REQUEST: 400,
+  API_NOT_JSON: 415,
+  API_COMPRESSED: 415,
+  API_MALFORMED_JSON: 400,
+  API_BODY_TOO_LARGE: 413,
+  API_BAD_BODY: 400,
+  API_NO_TORRENTS: 400,
+  API_TOO_MANY_TORRENTS: 413,
   INTERNAL: 500,
 };
 
@@ -127,7 +141,8 @@ const LEADS_SAID_BY_HEADING: readonly string[] = [NOT_A_TORRENT_SENTENCE, NOT_A_
 /** Page heading: what went wrong, as specific as the code allows. */
 function titleOf(status: number, code: string): string {
   if (code === 'NOT_A_TORRENT') return 'Not a torrent file';
-  if (code === 'UPLOAD_COMPRESSED') return 'Compressed uploads are not accepted';
+  if (code === 'UPLOAD_COMPRESSED' || code === 'API_COMPRESSED') return 'Compressed uploads are not accepted';
+  if (code === 'API_NOT_JSON') return 'Not a JSON request';
   if (code.startsWith('MAGNET_')) return 'Not a magnet link or info-hash';
   return TITLE_OF_STATUS[status] ?? TITLE_OF_STATUS[Math.floor(status / 100) * 100] ?? 'Error';
 }
@@ -157,7 +172,7 @@ export function problemFor(err: unknown, context: ProblemContext): HttpProblem {
   if (err instanceof WebError) {
     const found = problem(STATUS_OF_WEB_CODE[err.code], err.code, err.message, err.retryAfterSeconds);
     // RFC 9110 §15.5.16: a 415 for a content coding says which codings would have been taken.
-    if (err.code === 'UPLOAD_COMPRESSED') found.acceptEncoding = ACCEPTED_REQUEST_CODINGS;
+    if (err.code === 'UPLOAD_COMPRESSED' || err.code === 'API_COMPRESSED') found.acceptEncoding = ACCEPTED_REQUEST_CODINGS;
     return found;
   }
   if (err instanceof multer.MulterError) return multerProblem(err, context);
@@ -244,6 +259,16 @@ function httpStatusOf(err: unknown): number | undefined {
   return typeof value === 'number' && Number.isInteger(value) ? value : undefined;
 }
 
+/**
+ * Addresses under this prefix are the JSON API: every answer there, errors included, is JSON
+ * whatever the Accept header says (a script that accepts any type must not get an HTML page).
+ */
+export const API_PATH_PREFIX = '/api/';
+
+function isApiPath(path: string): boolean {
+  return path.toLowerCase().startsWith(API_PATH_PREFIX);
+}
+
 /** Distinct Accept headers whose answer is remembered (clients send a handful of them). */
 export const MAX_REMEMBERED_ACCEPT_HEADERS = 64;
 /** Longer Accept headers are negotiated every time, so the memory stays small. */
@@ -322,7 +347,7 @@ export function sendProblem(req: Request, res: Response, found: HttpProblem): vo
   // still sends, however much, to keep the connection. Close after the answer instead. The upload
   // checks' own refusals have already started their bounded drain (flowing), so they keep theirs.
   if (unreadBodyPending(req)) res.set('Connection', 'close');
-  if (wantsJson(req)) {
+  if (isApiPath(req.path) || wantsJson(req)) {
     res.json({ error: { code: found.code, message: found.message } });
     return;
   }

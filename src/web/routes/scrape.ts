@@ -1,12 +1,8 @@
 import type { IRouter, Request, RequestHandler, Response } from 'express';
-import type { Logger } from 'pino';
-import { type GuardedAgent, type ScrapeCache, type ScrapeLogger, scrapeAll } from '../../scrape/index.js';
-import { secretsOfUrls } from '../../scrape/log.js';
 import { parseTorrent, parseTorrentInput } from '../../torrent/index.js';
 import type { Torrent } from '../../torrent/types.js';
 import { type HttpProblem, type RetryForm, WebError, wantsJson } from '../errors.js';
 import { renderPage, sendJson } from '../render.js';
-import { requestLogOf } from '../request-log.js';
 import {
   assertLooksLikeTorrent,
   type ScrapeInput,
@@ -22,29 +18,23 @@ import {
   MAX_TITLE_CHARS,
   PERMALINK_PARAM,
   PERMALINK_PATH,
-  redactMessage,
   resultView,
 } from '../view-model.js';
 import { type RouteMethods, routeKey } from './methods.js';
+import { scrapeForRequest, type TrackerAccess } from './scrape-request.js';
 
 /** The scrape address and its methods: the form posts here, permalinks GET it, HEAD checks one. */
 export const SCRAPE_ROUTE: RouteMethods = { path: PERMALINK_PATH, methods: ['GET', 'HEAD', 'POST'] };
 
-export interface ScrapeRouteOptions {
-  scrapeTimeoutMs: number;
-  allowPrivateTrackers: boolean;
+export interface ScrapeRouteOptions extends TrackerAccess {
   /** Reload period of permalink pages; 0: they do not reload. */
   refreshIntervalMs: number;
   /** Longest magnet/info-hash text read. */
   maxMagnetChars: number;
-  cache: ScrapeCache;
-  /** Shared keep-alive HTTP agent for trackers. */
-  dispatcher: GuardedAgent;
   /** Budget per client, shared by every route that makes us contact trackers. */
   rateLimiter: RequestHandler;
   /** Multipart parsing of the POST form. */
   upload: RequestHandler;
-  logger: Logger;
 }
 
 /** What the request log line says about a scrape (no hashes, no URLs: which torrent is private). */
@@ -127,22 +117,6 @@ export function scrapeRetryForm(options: { maxUploadBytes: number; maxMagnetChar
   };
 }
 
-/**
- * Trackers quote request paths back in their errors. The core already takes out each endpoint's
- * own secrets and anything URL-like; this also checks every line against all of this torrent's
- * passkeys (a tracker could quote another tier's URL), so none reaches the log.
- */
-function trackerLogger(log: Logger, torrent: Torrent): ScrapeLogger {
-  const secrets = secretsOfUrls(torrent.trackers.flat());
-  return { debug: (details, message) => log.debug(redactDetails(details, secrets), message) };
-}
-
-function redactDetails(details: Record<string, unknown>, secrets: readonly string[]): Record<string, unknown> {
-  return Object.fromEntries(
-    Object.entries(details).map(([key, value]) => [key, typeof value === 'string' ? redactMessage(value, secrets) : value]),
-  );
-}
-
 function torrentOf(input: ScrapeInput, maxMagnetChars: number): Torrent {
   if (input.kind === 'text') return parseTorrentInput(input.text, { maxLength: maxMagnetChars });
   assertLooksLikeTorrent(input);
@@ -156,31 +130,9 @@ async function answer(
   how: { viaPermalink: boolean },
   options: ScrapeRouteOptions,
 ): Promise<void> {
-  // A person who closes the tab should not keep the trackers busy until the deadline. The signal
-  // itself is built only if a tracker has to be asked (see ScrapeAllOptions.signal).
-  const cancel = new AbortController();
-  let gone = false;
-  const onClose = () => {
-    if (res.writableEnded) return;
-    gone = true;
-    cancel.abort();
-  };
-  res.once('close', onClose);
-  let stats: Awaited<ReturnType<typeof scrapeAll>>;
-  try {
-    stats = await scrapeAll(torrent, {
-      signal: () => cancel.signal,
-      deadlineMs: options.scrapeTimeoutMs,
-      policy: { allowPrivate: options.allowPrivateTrackers },
-      cache: options.cache,
-      dispatcher: options.dispatcher,
-      // Per-tracker lines only when someone reads them: building them costs on every request.
-      ...(options.logger.isLevelEnabled('debug') ? { logger: trackerLogger(requestLogOf(req, options.logger), torrent) } : {}),
-    });
-  } finally {
-    res.off('close', onClose);
-  }
-  if (gone) return;
+  const all = await scrapeForRequest(req, res, [torrent], options);
+  if (all === undefined) return;
+  const stats = all[0] ?? [];
 
   const summary: ScrapeSummary = {
     input: torrent.source,
