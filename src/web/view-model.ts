@@ -598,7 +598,8 @@ export function resultView(torrent: Torrent, stats: readonly TrackerStat[], opti
   if (torrent.pieceLength !== null && torrent.pieceCount !== null) {
     const pieceSize = formatBytes(torrent.pieceLength);
     facts.push(
-      fact('Pieces', `${formatCount(torrent.pieceCount)} × ${pieceSize.text}`, `${pieceSize.exact} per piece`),
+      // Plain ASCII on purpose: a page with no character above U+007F is encoded on Node's fast path (render.ts).
+      fact('Pieces', `${formatCount(torrent.pieceCount)} of ${pieceSize.text}`, `${pieceSize.exact} per piece`),
     );
   }
   if (torrent.hasMetadata) facts.push(fact('Private', torrent.private ? 'Yes (BEP 27)' : 'No'));

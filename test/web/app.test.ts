@@ -633,7 +633,7 @@ describe('bad uploads', () => {
     expect(json.body.error.message).not.toContain('BENCODE_');
     const page = await upload(cut, 'cut.torrent').expect(422);
     expect(page.text).toMatch(/id="problem-message"><bdi>String of \d+ bytes runs \d+ byte\(s\) past the end of the data at byte \d+\.<\/bdi>/);
-    expect(page.text).toContain('Error 422 · <code>TORRENT_NOT_BENCODE</code> · caused by <code>BENCODE_LENGTH_PAST_END</code>');
+    expect(page.text).toContain('Error 422 &#183; <code>TORRENT_NOT_BENCODE</code> &#183; caused by <code>BENCODE_LENGTH_PAST_END</code>');
     expect(page.text.match(/BENCODE_/g)).toHaveLength(1);
   });
 

@@ -11,7 +11,7 @@ import helmet, { type HelmetOptions } from 'helmet';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { announcePeers, type BtTracker, startBtTracker } from '../support/trackers.js';
-import { escapeHtml, latin1Text } from '../../src/web/render.js';
+import { asciiText, escapeHtml } from '../../src/web/render.js';
 import { HELMET_OPTIONS, recordHeaderEffects } from '../../src/web/security-headers.js';
 import { buildApp, makeTorrent } from './support.js';
 
@@ -107,12 +107,13 @@ describe('templates', () => {
   /** What the browser does with a numeric character reference. */
   const decodeReferences = (html: string) => html.replace(/&#(\d+);/g, (_m, code: string) => String.fromCodePoint(Number(code)));
   const aboveLatin1 = /[^\u0000-\u00FF]/u;
+  const aboveAscii = /[^\u0000-\u007F]/u;
 
-  it('have their text above Latin-1 written as character references, never what is inside a tag', () => {
-    expect(latin1Text("<p>a — b</p><%= x ? '—' : '…' %><%# — %>…<%% — %%>😀·é")).toBe(
-      "<p>a &#8212; b</p><%= x ? '—' : '…' %><%# — %>&#8230;<%% &#8212; %%>&#128512;·é",
+  it('have their text above ASCII written as character references, never what is inside a tag', () => {
+    expect(asciiText("<p>a — b</p><%= x ? '—' : '…' %><%# — %>…<%% — %%>😀·é")).toBe(
+      "<p>a &#8212; b</p><%= x ? '—' : '…' %><%# — %>&#8230;<%% &#8212; %%>&#128512;&#183;&#233;",
     );
-    expect(latin1Text('<%- page.body %>')).toBe('<%- page.body %>');
+    expect(asciiText('<%- page.body %>')).toBe('<%- page.body %>');
   });
 
   it('shows the same text once the browser has decoded it', () => {
@@ -120,9 +121,9 @@ describe('templates', () => {
     fc.assert(
       fc.property(fc.array(fc.oneof(fc.string({ unit: 'grapheme' }).map((t) => t.replaceAll('<%', '').replaceAll('&#', '')), tag)), (parts) => {
         const source = parts.join('');
-        const rewritten = latin1Text(source);
+        const rewritten = asciiText(source);
         expect(decodeReferences(rewritten)).toBe(decodeReferences(source));
-        expect(aboveLatin1.test(rewritten.replace(/<%(?!%)[\s\S]*?%>/g, ''))).toBe(false);
+        expect(aboveAscii.test(rewritten.replace(/<%(?!%)[\s\S]*?%>/g, ''))).toBe(false);
       }),
     );
   });
@@ -147,6 +148,17 @@ describe('templates', () => {
       expect(page.text).not.toMatch(aboveLatin1);
       expect(page.text).toContain('&#');
     }
+  });
+
+  it('keeps the pages of an ASCII torrent all ASCII', async () => {
+    const { app } = buildApp();
+    const t = makeTorrent({ name: 'plain-2024', announce: tracker.httpAnnounce });
+    const pages = [
+      await request(app).get('/').expect(200),
+      await request(app).post('/scrape').attach('torrent', t.bytes, 'a.torrent').expect(200),
+      await request(app).get('/scrape?magnet=zz').expect(400),
+    ];
+    for (const page of pages) expect(page.text).not.toMatch(aboveAscii);
   });
 });
 
